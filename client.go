@@ -1,0 +1,188 @@
+package connect
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"runtime"
+	"strings"
+
+	"github.com/personaconnect/connect-go/internal/engine"
+)
+
+const (
+	// Version is the version of this SDK, sent in the User-Agent header.
+	Version = "0.1.0"
+	// DefaultBaseURL is Persona's API root, used unless WithBaseURL says otherwise.
+	DefaultBaseURL = "https://api.withpersona.com/api/v1"
+	// DefaultPersonaVersion is the API version the SDK is written against and
+	// sends as Persona-Version unless WithPersonaVersion says otherwise.
+	DefaultPersonaVersion = "2025-12-08"
+)
+
+// Client talks to Persona's Connect API with one API key. Create it once with
+// NewClient and share it: it is safe for concurrent use, keeps connections
+// alive, and holds the rate-limit state that paces all of its callers.
+//
+// Printing a Client with any fmt verb never reveals the API key.
+type Client struct {
+	// ShareTokens creates, redeems and inspects share tokens.
+	ShareTokens *ShareTokensService
+	// Connections creates and manages connections between organizations.
+	Connections *ConnectionsService
+
+	baseURL string
+	header  http.Header // sent on every request; holds the secret Authorization
+	http    *http.Client
+	engine  *engine.Engine
+	cfg     clientConfig
+}
+
+// NewClient returns a Client that authenticates with apiKey. It performs no
+// I/O. It fails with a *ValidationError when the key is empty or malformed or
+// when an option is invalid; the error never contains the key.
+func NewClient(apiKey string, opts ...ClientOption) (*Client, error) {
+	if err := checkAPIKey(apiKey); err != nil {
+		return nil, err
+	}
+	cfg := defaultClientConfig()
+	for _, opt := range opts {
+		if opt == nil {
+			continue
+		}
+		if err := opt(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	hc := cfg.buildHTTPClient()
+	c := &Client{
+		baseURL: cfg.baseURL,
+		header:  cfg.baseHeader(apiKey),
+		http:    hc,
+		cfg:     cfg,
+		engine: engine.New(engine.Config{
+			HTTPClient:       hc,
+			MaxRetries:       cfg.maxRetries,
+			RetryWaitMin:     cfg.retryWaitMin,
+			RetryWaitMax:     cfg.retryWaitMax,
+			MaxRateLimitWait: cfg.maxRateLimitWait,
+			MaxBodySize:      maxBodySize,
+			MaxErrorBodySize: maxErrorBodySize,
+			Logger:           cfg.logger,
+		}),
+	}
+	c.ShareTokens = &ShareTokensService{client: c}
+	c.Connections = &ConnectionsService{client: c}
+	return c, nil
+}
+
+const (
+	maxBodySize      = 16 << 20 // a 2xx body; the largest Persona documents are far smaller
+	maxErrorBodySize = 1 << 20
+)
+
+func checkAPIKey(key string) error {
+	if key == "" {
+		return &ValidationError{Field: "apiKey", Reason: "is empty"}
+	}
+	for i := 0; i < len(key); i++ {
+		if key[i] <= ' ' || key[i] >= 0x7f {
+			return &ValidationError{Field: "apiKey", Reason: "contains whitespace, control or non-ASCII characters"}
+		}
+	}
+	return nil
+}
+
+// CloseIdleConnections closes the connections the client keeps alive between
+// calls. Calls made afterwards open new ones; it is useful in tests and before
+// a process exits.
+func (c *Client) CloseIdleConnections() {
+	c.cfg.transport().CloseIdleConnections()
+}
+
+// Format renders the client without its API key, whatever the verb.
+func (c *Client) Format(f fmt.State, _ rune) {
+	if c == nil {
+		fmt.Fprint(f, "connect.Client(nil)")
+		return
+	}
+	fmt.Fprintf(f, "connect.Client{BaseURL: %q, PersonaVersion: %q, APIKey: [redacted]}", c.baseURL, c.cfg.personaVersion)
+}
+
+// do runs one API call: it validates the request options, sends the request
+// through the engine, fills a WithResponseInto target, turns a non-2xx
+// response into an *Error and decodes a 2xx body into out.
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, body, out any, opts []RequestOption) error {
+	if ctx == nil {
+		return &ValidationError{Field: "ctx", Reason: "is nil"}
+	}
+	var rc requestConfig
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&rc)
+		}
+	}
+	if rc.err != nil {
+		return rc.err
+	}
+	req, err := c.newRequest(method, path, query, body, &rc)
+	if err != nil {
+		return err
+	}
+	res, err := c.engine.Do(ctx, req)
+	if rc.response != nil {
+		*rc.response = newResponse(res)
+	}
+	if err != nil {
+		return fmt.Errorf("connect: %s %s: %w", method, path, err)
+	}
+	if res.StatusCode < 200 || res.StatusCode > 299 {
+		return newError(method, path, res)
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(res.Body, out); err != nil {
+		return fmt.Errorf("connect: %s %s: malformed %d response body (request %s): %w",
+			method, path, res.StatusCode, res.Header.Get("Request-Id"), err)
+	}
+	return nil
+}
+
+func (c *Client) newRequest(method, path string, query url.Values, body any, rc *requestConfig) (*engine.Request, error) {
+	u := c.baseURL + path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	header := c.header.Clone()
+	var payload []byte
+	if body != nil {
+		var err error
+		if payload, err = json.Marshal(body); err != nil {
+			return nil, fmt.Errorf("connect: %s %s: encoding request body: %w", method, path, err)
+		}
+		header["Content-Type"] = []string{"application/json"}
+	}
+	if method == http.MethodPost {
+		key := rc.idempotencyKey
+		if key == "" {
+			key = rand.Text()
+		}
+		header["Idempotency-Key"] = []string{key}
+	}
+	for _, h := range rc.headers {
+		header.Set(h.key, h.value)
+	}
+	return &engine.Request{Method: method, URL: u, Path: path, Header: header, Body: payload}, nil
+}
+
+func userAgent(caller string) string {
+	ua := "connect-go/" + Version + " go/" + strings.TrimPrefix(runtime.Version(), "go")
+	if caller != "" {
+		ua += " " + caller
+	}
+	return ua
+}

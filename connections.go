@@ -1,0 +1,174 @@
+package connect
+
+import (
+	"context"
+	"iter"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// ConnectionsService creates and manages connections: the link from a
+// source organization to a destination organization that share tokens
+// travel over. Get it from Client.Connections.
+//
+// A connection starts pending; the destination accepts it in Persona's
+// Dashboard (there is no API call for that), which makes it active. Either
+// side may deactivate it; only the source may reactivate it, which makes it
+// pending again.
+type ConnectionsService struct {
+	client *Client
+}
+
+// Connection links a source organization to a destination organization.
+type Connection struct {
+	// ID is the connection's id ("cxn_…").
+	ID                        string
+	Status                    ConnectionStatus
+	SourceOrganizationID      string
+	DestinationOrganizationID string
+	CreatedAt                 time.Time
+	UpdatedAt                 time.Time
+	// Creator is the user or API key that created the connection, when shown.
+	Creator *ResourceRef
+}
+
+// ConnectionStatus is the state of a connection. Persona may add values;
+// unknown ones are kept as they arrive.
+type ConnectionStatus string
+
+// The states of a connection.
+const (
+	ConnectionStatusPending  ConnectionStatus = "pending"  // waiting for the destination to accept
+	ConnectionStatusActive   ConnectionStatus = "active"   // share tokens may be created and redeemed
+	ConnectionStatusInactive ConnectionStatus = "inactive" // deactivated by either side
+)
+
+// ConnectionCreateParams are the parameters of ConnectionsService.Create.
+type ConnectionCreateParams struct {
+	// DestinationOrganizationID is the partner's organization ("org_…"). Required.
+	DestinationOrganizationID string
+}
+
+// ConnectionListParams filter and page ConnectionsService.List and All.
+// Every field is optional.
+type ConnectionListParams struct {
+	Status                    ConnectionStatus `url:"filter[status],omitempty"`
+	DestinationOrganizationID string           `url:"filter[destination-organization-id],omitempty"`
+	// PageSize is 1 to 100; zero leaves Persona's default of 10.
+	PageSize int `url:"page[size],omitempty"`
+	// After and Before are cursors from a Page; at most one may be set.
+	After  string `url:"page[after],omitempty"`
+	Before string `url:"page[before],omitempty"`
+}
+
+// Create creates a connection from the caller's organization to a
+// destination organization, in status pending. Source only.
+//
+// It calls POST /connect/connections.
+func (s *ConnectionsService) Create(ctx context.Context, params *ConnectionCreateParams, opts ...RequestOption) (*Connection, error) {
+	if params == nil {
+		return nil, &ValidationError{Field: "params", Reason: "is nil; DestinationOrganizationID is required"}
+	}
+	if err := checkID("DestinationOrganizationID", params.DestinationOrganizationID); err != nil {
+		return nil, err
+	}
+	body := requestDocument[connectionCreateAttributes]{Data: requestData[connectionCreateAttributes]{
+		Attributes: connectionCreateAttributes{DestinationOrganizationID: params.DestinationOrganizationID},
+	}}
+	return s.send(ctx, http.MethodPost, "/connect/connections", body, opts)
+}
+
+// Get returns a connection. Either side may call it.
+//
+// It calls GET /connect/connections/{id}.
+func (s *ConnectionsService) Get(ctx context.Context, id string, opts ...RequestOption) (*Connection, error) {
+	if err := checkID("id", id); err != nil {
+		return nil, err
+	}
+	return s.send(ctx, http.MethodGet, "/connect/connections/"+id, nil, opts)
+}
+
+// Deactivate stops a pending or active connection: no token can be created
+// or redeemed over it until it is reactivated and accepted again. Either
+// side may call it.
+//
+// It calls POST /connect/connections/{id}/deactivate.
+func (s *ConnectionsService) Deactivate(ctx context.Context, id string, opts ...RequestOption) (*Connection, error) {
+	if err := checkID("id", id); err != nil {
+		return nil, err
+	}
+	return s.send(ctx, http.MethodPost, "/connect/connections/"+id+"/deactivate", nil, opts)
+}
+
+// Reactivate returns an inactive connection to pending; the destination
+// must accept it again. Source only.
+//
+// It calls POST /connect/connections/{id}/reactivate.
+func (s *ConnectionsService) Reactivate(ctx context.Context, id string, opts ...RequestOption) (*Connection, error) {
+	if err := checkID("id", id); err != nil {
+		return nil, err
+	}
+	return s.send(ctx, http.MethodPost, "/connect/connections/"+id+"/reactivate", nil, opts)
+}
+
+// List returns one page of the caller's connections, outbound and inbound,
+// newest first.
+//
+// It calls GET /connect/connections.
+func (s *ConnectionsService) List(ctx context.Context, params *ConnectionListParams, opts ...RequestOption) (*Page[Connection], error) {
+	q, err := params.query()
+	if err != nil {
+		return nil, err
+	}
+	var doc listDocument[connectionResource]
+	if err := s.client.do(ctx, http.MethodGet, "/connect/connections", q, nil, &doc, opts); err != nil {
+		return nil, err
+	}
+	return newPage(&doc, (*connectionResource).connection), nil
+}
+
+// All iterates over every connection that matches params, fetching one page
+// at a time as the loop advances: nothing is fetched before the loop
+// starts, and breaking out of it stops all requests. An error ends the
+// iteration after being yielded once.
+//
+// It calls GET /connect/connections once per page.
+func (s *ConnectionsService) All(ctx context.Context, params *ConnectionListParams, opts ...RequestOption) iter.Seq2[*Connection, error] {
+	var p ConnectionListParams
+	if params != nil {
+		p = *params
+	}
+	return paginate(func(after string) (*Page[Connection], error) {
+		p.After, p.Before = after, ""
+		if after == "" && params != nil {
+			p.After, p.Before = params.After, params.Before
+		}
+		return s.List(ctx, &p, opts...)
+	})
+}
+
+func (s *ConnectionsService) send(ctx context.Context, method, path string, body any, opts []RequestOption) (*Connection, error) {
+	var doc document[connectionResource]
+	if err := s.client.do(ctx, method, path, nil, body, &doc, opts); err != nil {
+		return nil, err
+	}
+	return doc.Data.connection(), nil
+}
+
+type connectionCreateAttributes struct {
+	DestinationOrganizationID string `json:"destination-organization-id"`
+}
+
+func (p *ConnectionListParams) query() (url.Values, error) {
+	if p == nil {
+		return nil, nil
+	}
+	if err := checkListParams(p.DestinationOrganizationID, "DestinationOrganizationID", p.PageSize, p.After, p.Before); err != nil {
+		return nil, err
+	}
+	if err := checkEnum("Status", string(p.Status)); err != nil {
+		return nil, err
+	}
+	return encodeQuery(p)
+}

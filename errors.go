@@ -1,0 +1,207 @@
+package connect
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/personaconnect/connect-go/internal/engine"
+)
+
+// Sentinels for errors.Is. An *Error matches the one for its status class;
+// a *ValidationError matches ErrInvalidParams.
+var (
+	ErrBadRequest    = errors.New("connect: bad request")          // 400
+	ErrUnauthorized  = errors.New("connect: unauthorized")         // 401: the API key is wrong or revoked
+	ErrForbidden     = errors.New("connect: forbidden")            // 403: not allowed, or a quota is exhausted
+	ErrNotFound      = errors.New("connect: not found")            // 404
+	ErrConflict      = errors.New("connect: conflict")             // 409
+	ErrUnprocessable = errors.New("connect: unprocessable entity") // 422: an invalid action or parameter
+	ErrRateLimited   = errors.New("connect: rate limited")         // 429, after the retries
+	ErrServer        = errors.New("connect: server error")         // any 5xx, after the retries
+	ErrInvalidParams = errors.New("connect: invalid parameters")   // nothing was sent
+)
+
+// Error is a response from Persona with a status other than 2xx, after any
+// retries. It keeps everything the response said.
+type Error struct {
+	StatusCode int
+	// RequestID is Persona's Request-Id ("req_…"), empty if the response had none.
+	RequestID string
+	// Errors holds every error object of the body, in order; empty when the
+	// body was not Persona's JSON (a proxy's HTML page, say).
+	Errors []ErrorObject
+	// RetryAfter is the wait the response asked for (Retry-After, or
+	// RateLimit-Reset on a 429), zero if none.
+	RetryAfter time.Duration
+	// Method and Path name the call, such as "POST /connect/share-tokens".
+	Method, Path string
+	// Header is the response's header.
+	Header http.Header
+	// Body is the raw response body, at most 1 MiB.
+	Body []byte
+}
+
+// ErrorObject is one entry of a response's errors array. Persona writes its
+// message as details; JSON:API's detail lands in Detail too.
+type ErrorObject struct {
+	Title  string
+	Detail string
+	Code   string
+	// Status is the HTTP status as the object states it, if it does.
+	Status string
+	Source *ErrorSource
+	Meta   map[string]any
+}
+
+// ErrorSource points at the part of the request an error object is about.
+type ErrorSource struct {
+	// Pointer is a JSON Pointer into the request body, such as
+	// "/data/attributes/expires-in-seconds".
+	Pointer   string `json:"pointer"`
+	Parameter string `json:"parameter"`
+	Header    string `json:"header"`
+}
+
+// Error reads like "connect: 404 Not Found: Record not found (request req_123)".
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("connect: ")
+	b.WriteString(strconv.Itoa(e.StatusCode))
+	if text := http.StatusText(e.StatusCode); text != "" {
+		b.WriteString(" " + text)
+	}
+	for i, o := range e.Errors {
+		if i == 0 {
+			b.WriteString(": ")
+		} else {
+			b.WriteString("; ")
+		}
+		b.WriteString(o.message())
+	}
+	if e.RequestID != "" {
+		b.WriteString(" (request " + e.RequestID + ")")
+	}
+	return b.String()
+}
+
+func (o ErrorObject) message() string {
+	switch {
+	case o.Title == "":
+		return o.Detail
+	case o.Detail == "" || o.Detail == o.Title:
+		return o.Title
+	}
+	return o.Title + ": " + o.Detail
+}
+
+// Is reports whether target is the sentinel of e's status class.
+func (e *Error) Is(target error) bool {
+	return target != nil && target == sentinelFor(e.StatusCode)
+}
+
+func sentinelFor(status int) error {
+	switch {
+	case status == http.StatusBadRequest:
+		return ErrBadRequest
+	case status == http.StatusUnauthorized:
+		return ErrUnauthorized
+	case status == http.StatusForbidden:
+		return ErrForbidden
+	case status == http.StatusNotFound:
+		return ErrNotFound
+	case status == http.StatusConflict:
+		return ErrConflict
+	case status == http.StatusUnprocessableEntity:
+		return ErrUnprocessable
+	case status == http.StatusTooManyRequests:
+		return ErrRateLimited
+	case status >= 500 && status <= 599:
+		return ErrServer
+	}
+	return nil
+}
+
+func newError(method, path string, res *engine.Result) *Error {
+	e := &Error{
+		StatusCode: res.StatusCode,
+		RequestID:  res.Header.Get("Request-Id"),
+		Method:     method,
+		Path:       path,
+		Header:     res.Header,
+		Body:       res.Body,
+		Errors:     decodeErrorObjects(res.Body),
+	}
+	if wait, ok := engine.ServerWait(res.Header, res.StatusCode, time.Now()); ok {
+		e.RetryAfter = wait
+	}
+	return e
+}
+
+// ValidationError reports a parameter the SDK refused before sending
+// anything. It matches ErrInvalidParams.
+type ValidationError struct {
+	// Field names the parameter or option, such as "ConnectionID".
+	Field string
+	// Reason says what is wrong with it.
+	Reason string
+}
+
+func (e *ValidationError) Error() string {
+	return fmt.Sprintf("connect: invalid %s: %s", e.Field, e.Reason)
+}
+
+// Is reports whether target is ErrInvalidParams.
+func (e *ValidationError) Is(target error) bool { return target == ErrInvalidParams }
+
+// wireError is an error object as Persona or a JSON:API server writes it.
+type wireError struct {
+	Title   string         `json:"title"`
+	Details string         `json:"details"`
+	Detail  string         `json:"detail"`
+	Code    looseString    `json:"code"`
+	Status  looseString    `json:"status"`
+	Source  *ErrorSource   `json:"source"`
+	Meta    map[string]any `json:"meta"`
+}
+
+// decodeErrorObjects reads the errors array of a body, or nothing when the
+// body is not such JSON: the status alone then describes the error.
+func decodeErrorObjects(body []byte) []ErrorObject {
+	var doc struct {
+		Errors []wireError `json:"errors"`
+	}
+	if json.Unmarshal(body, &doc) != nil || len(doc.Errors) == 0 {
+		return nil
+	}
+	objs := make([]ErrorObject, len(doc.Errors))
+	for i, w := range doc.Errors {
+		detail := w.Details
+		if detail == "" {
+			detail = w.Detail
+		}
+		objs[i] = ErrorObject{Title: w.Title, Detail: detail, Code: string(w.Code), Status: string(w.Status), Source: w.Source, Meta: w.Meta}
+	}
+	return objs
+}
+
+// looseString accepts a JSON string or number, as older Persona bodies state
+// status as a number; anything else leaves it empty.
+type looseString string
+
+func (s *looseString) UnmarshalJSON(b []byte) error {
+	var str string
+	if json.Unmarshal(b, &str) == nil {
+		*s = looseString(str)
+		return nil
+	}
+	var num json.Number
+	if json.Unmarshal(b, &num) == nil {
+		*s = looseString(num)
+	}
+	return nil
+}

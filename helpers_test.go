@@ -1,0 +1,155 @@
+package connect_test
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	connect "github.com/personaconnect/connect-go"
+)
+
+const testAPIKey = "persona_sandbox_0123456789abcdefSECRET"
+
+// fixture returns testdata/<name>.
+func fixture(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	require.NoError(t, err)
+	return b
+}
+
+// recorded is one request as the test server saw it.
+type recorded struct {
+	Method   string
+	Path     string
+	RawQuery string
+	Header   http.Header
+	Body     []byte
+}
+
+// recorder keeps every request a test server received.
+type recorder struct {
+	mu   sync.Mutex
+	reqs []recorded
+}
+
+func (r *recorder) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		r.mu.Lock()
+		r.reqs = append(r.reqs, recorded{req.Method, req.URL.Path, req.URL.RawQuery, req.Header.Clone(), body})
+		r.mu.Unlock()
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		h.ServeHTTP(w, req)
+	})
+}
+
+func (r *recorder) all() []recorded {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]recorded(nil), r.reqs...)
+}
+
+func (r *recorder) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.reqs)
+}
+
+func (r *recorder) last(t testing.TB) recorded {
+	t.Helper()
+	all := r.all()
+	require.NotEmpty(t, all, "the server received no request")
+	return all[len(all)-1]
+}
+
+// newTestClient starts an httptest server running h and returns a client
+// pointed at it, with millisecond retry waits so that retries cost nothing.
+func newTestClient(t testing.TB, h http.Handler, opts ...connect.ClientOption) (*connect.Client, *recorder) {
+	t.Helper()
+	rec := &recorder{}
+	srv := httptest.NewServer(rec.wrap(h))
+	t.Cleanup(srv.Close)
+	base := []connect.ClientOption{
+		connect.WithBaseURL(srv.URL + "/api/v1"),
+		connect.WithRetryWait(time.Millisecond, 2*time.Millisecond),
+	}
+	c, err := connect.NewClient(testAPIKey, append(base, opts...)...)
+	require.NoError(t, err)
+	t.Cleanup(c.CloseIdleConnections)
+	return c, rec
+}
+
+// respond answers every request with status and body, and Persona's headers.
+func respond(status int, body []byte) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		personaHeaders(w.Header())
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.WriteHeader(status)
+		w.Write(body)
+	}
+}
+
+func personaHeaders(h http.Header) {
+	h.Set("Request-Id", "req_TEST123")
+	h.Set("Persona-Environment-Id", "env_TEST123")
+	h.Set("Persona-Organization-Id", "org_ABC123")
+	h.Set("RateLimit-Limit", "300")
+	h.Set("RateLimit-Remaining", "299")
+	h.Set("RateLimit-Reset", "42")
+}
+
+// sequence answers the n-th request with the n-th handler, and the last
+// handler for every request after that.
+func sequence(handlers ...http.HandlerFunc) http.Handler {
+	var mu sync.Mutex
+	n := 0
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		h := handlers[min(n, len(handlers)-1)]
+		n++
+		mu.Unlock()
+		h(w, r)
+	})
+}
+
+// handlerTransport runs a handler in process instead of dialing: inside a
+// testing/synctest bubble, where sockets would stall the fake clock, retry
+// waits then take no real time.
+type handlerTransport struct{ h http.Handler }
+
+func (t handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if err := req.Context().Err(); err != nil {
+		return nil, err
+	}
+	w := httptest.NewRecorder()
+	t.h.ServeHTTP(w, req)
+	if req.Body != nil {
+		req.Body.Close()
+	}
+	resp := w.Result()
+	resp.Request = req
+	return resp, nil
+}
+
+// newBubbleClient returns a client whose requests h serves in process; use
+// it inside synctest.Test.
+func newBubbleClient(t testing.TB, h http.Handler, opts ...connect.ClientOption) (*connect.Client, *recorder) {
+	t.Helper()
+	rec := &recorder{}
+	base := []connect.ClientOption{
+		connect.WithBaseURL("https://persona.test/api/v1"),
+		connect.WithHTTPClient(&http.Client{Transport: handlerTransport{rec.wrap(h)}}),
+	}
+	c, err := connect.NewClient(testAPIKey, append(base, opts...)...)
+	require.NoError(t, err)
+	return c, rec
+}

@@ -1,0 +1,135 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+)
+
+// call is the state of one Engine.Do: the attempt count, the wait chosen for
+// the next attempt and the body of the final response. retryablehttp calls
+// its methods from a single goroutine, so it needs no locking.
+type call struct {
+	engine *Engine
+	method string
+	path   string
+	rc     retryablehttp.Client
+
+	attempts     int
+	attemptStart time.Time
+	bodyRead     bool
+	body         []byte
+	nextWait     time.Duration
+}
+
+func newCall(e *Engine, r *Request) *call {
+	c := &call{engine: e, method: r.Method, path: r.Path}
+	c.rc = retryablehttp.Client{
+		HTTPClient:     e.cfg.HTTPClient,
+		RetryWaitMin:   e.cfg.RetryWaitMin,
+		RetryWaitMax:   e.cfg.RetryWaitMax,
+		RetryMax:       e.cfg.MaxRetries,
+		RequestLogHook: c.attemptStarted,
+		CheckRetry:     c.checkRetry,
+		Backoff:        c.backoff,
+		ErrorHandler:   c.giveUp,
+	}
+	return c
+}
+
+func (c *call) attemptStarted(_ retryablehttp.Logger, _ *http.Request, _ int) {
+	c.attempts++
+	c.attemptStart = time.Now()
+	c.bodyRead = false
+}
+
+// checkRetry decides, after each attempt, whether another one follows, and
+// if so how long to wait first. retryablehttp calls it a second time for the
+// same attempt once readBody has run; the decision then only concerns errors
+// from reading the body.
+func (c *call) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		if err == nil {
+			err = ctxErr
+		}
+		return false, err
+	}
+	if c.bodyRead && err == nil {
+		return false, nil
+	}
+	if !c.bodyRead {
+		c.observe(ctx, resp, err)
+	}
+	if !retryable(c.method, resp, err) || c.attempts > c.engine.cfg.MaxRetries {
+		return false, err
+	}
+	wait := c.waitBefore(resp)
+	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
+		return false, err
+	}
+	c.nextWait = wait
+	return true, nil
+}
+
+// observe feeds the pacer and the log with what one attempt produced.
+func (c *call) observe(ctx context.Context, resp *http.Response, err error) {
+	now := time.Now()
+	if resp != nil {
+		c.engine.pacer.observe(resp.Header, now)
+	}
+	log := c.engine.cfg.Logger
+	if log == nil || !log.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("method", c.method),
+		slog.String("path", c.path),
+		slog.Int("attempt", c.attempts),
+		slog.Duration("duration", now.Sub(c.attemptStart)),
+	}
+	if resp != nil {
+		attrs = append(attrs, slog.Int("status", resp.StatusCode), slog.String("request_id", resp.Header.Get("Request-Id")))
+	}
+	if err != nil {
+		attrs = append(attrs, slog.String("error", err.Error()))
+	}
+	log.LogAttrs(ctx, slog.LevelDebug, "connect: attempt", attrs...)
+}
+
+// waitBefore is the pause before the next attempt: the server's hint on 429
+// and 503, otherwise jittered backoff, and never less than the rate-limit
+// pacing asks for.
+func (c *call) waitBefore(resp *http.Response) time.Duration {
+	cfg := &c.engine.cfg
+	now := time.Now()
+	if resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
+		if hint, ok := ServerWait(resp.Header, resp.StatusCode, now); ok {
+			return min(hint, cfg.MaxRateLimitWait)
+		}
+	}
+	wait := backoff(cfg.RetryWaitMin, cfg.RetryWaitMax, c.attempts-1)
+	if paced := min(c.engine.pacer.remaining(now), cfg.MaxRateLimitWait); paced > wait {
+		wait = paced
+	}
+	return wait
+}
+
+func (c *call) backoff(_, _ time.Duration, _ int, _ *http.Response) time.Duration {
+	return c.nextWait
+}
+
+// giveUp hands back the transport error of the last attempt; any response
+// body has been read or is closed here so that no connection leaks.
+func (c *call) giveUp(resp *http.Response, err error, _ int) (*http.Response, error) {
+	if resp != nil && !c.bodyRead {
+		resp.Body.Close()
+	}
+	if err == nil {
+		err = errors.New("request failed")
+	}
+	return nil, err
+}

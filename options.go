@@ -1,0 +1,285 @@
+package connect
+
+import (
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// A ClientOption configures a Client in NewClient. An invalid value makes
+// NewClient fail with a *ValidationError that names the option.
+type ClientOption func(*clientConfig) error
+
+type clientConfig struct {
+	baseURL          string
+	httpClient       *http.Client
+	personaVersion   string
+	userAgent        string
+	maxRetries       int
+	retryWaitMin     time.Duration
+	retryWaitMax     time.Duration
+	maxRateLimitWait time.Duration
+	timeout          time.Duration
+	logger           *slog.Logger
+	roundTripper     http.RoundTripper // the transport attempts finally go through
+}
+
+func defaultClientConfig() clientConfig {
+	return clientConfig{
+		baseURL:          DefaultBaseURL,
+		personaVersion:   DefaultPersonaVersion,
+		maxRetries:       3,
+		retryWaitMin:     500 * time.Millisecond,
+		retryWaitMax:     8 * time.Second,
+		maxRateLimitWait: 60 * time.Second,
+		timeout:          30 * time.Second,
+	}
+}
+
+// WithBaseURL sends requests to base instead of DefaultBaseURL, for example
+// to a connecttest server. The URL must use https, except on a loopback host
+// (localhost, 127.0.0.0/8, ::1), and must carry no credentials, query or
+// fragment. A trailing slash is ignored.
+func WithBaseURL(base string) ClientOption {
+	return func(c *clientConfig) error {
+		u, err := url.Parse(base)
+		switch {
+		case err != nil || u.Host == "":
+			return &ValidationError{Field: "WithBaseURL", Reason: "is not an absolute URL"}
+		case u.User != nil || u.RawQuery != "" || u.Fragment != "":
+			return &ValidationError{Field: "WithBaseURL", Reason: "must not carry credentials, a query or a fragment"}
+		case u.Scheme == "https":
+		case u.Scheme == "http" && isLoopback(u.Hostname()):
+		default:
+			return &ValidationError{Field: "WithBaseURL", Reason: "must use https (plain http only on a loopback host)"}
+		}
+		c.baseURL = strings.TrimSuffix(base, "/")
+		return nil
+	}
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// WithHTTPClient sends each attempt through hc, so that its Transport (proxy,
+// TLS, connection pool) is used. The client keeps its own copy of hc: the
+// Timeout set by WithTimeout replaces hc's, and redirects are never followed.
+func WithHTTPClient(hc *http.Client) ClientOption {
+	return func(c *clientConfig) error {
+		if hc == nil {
+			return &ValidationError{Field: "WithHTTPClient", Reason: "is nil"}
+		}
+		c.httpClient = hc
+		return nil
+	}
+}
+
+// WithPersonaVersion pins the Persona-Version header, a date such as
+// "2025-12-08". Responses are decoded the same way whatever the version.
+func WithPersonaVersion(version string) ClientOption {
+	return func(c *clientConfig) error {
+		if _, err := time.Parse(time.DateOnly, version); err != nil {
+			return &ValidationError{Field: "WithPersonaVersion", Reason: "must be a date like 2025-12-08"}
+		}
+		c.personaVersion = version
+		return nil
+	}
+}
+
+// WithUserAgent adds the caller's product token, such as "acme-kyc/1.4", after
+// the SDK's own in the User-Agent header.
+func WithUserAgent(product string) ClientOption {
+	return func(c *clientConfig) error {
+		if product == "" || !printableASCII(product) {
+			return &ValidationError{Field: "WithUserAgent", Reason: "must be non-empty printable ASCII"}
+		}
+		c.userAgent = product
+		return nil
+	}
+}
+
+// WithMaxRetries sets how many times a failed attempt is repeated (default 3,
+// at most 10). Zero turns retries off.
+func WithMaxRetries(n int) ClientOption {
+	return func(c *clientConfig) error {
+		if n < 0 || n > 10 {
+			return &ValidationError{Field: "WithMaxRetries", Reason: "must be between 0 and 10"}
+		}
+		c.maxRetries = n
+		return nil
+	}
+}
+
+// WithRetryWait sets the bounds of the jittered exponential backoff between
+// attempts (default 500ms and 8s). It also paces Wait's polling.
+func WithRetryWait(minWait, maxWait time.Duration) ClientOption {
+	return func(c *clientConfig) error {
+		if minWait <= 0 || maxWait < minWait {
+			return &ValidationError{Field: "WithRetryWait", Reason: "needs 0 < min <= max"}
+		}
+		c.retryWaitMin, c.retryWaitMax = minWait, maxWait
+		return nil
+	}
+}
+
+// WithMaxRateLimitWait caps a wait the server asks for with Retry-After or
+// RateLimit-Reset, and the rate-limit pacing of the client (default 60s).
+func WithMaxRateLimitWait(d time.Duration) ClientOption {
+	return func(c *clientConfig) error {
+		if d < 0 {
+			return &ValidationError{Field: "WithMaxRateLimitWait", Reason: "must not be negative"}
+		}
+		c.maxRateLimitWait = d
+		return nil
+	}
+}
+
+// WithTimeout bounds each attempt, reading the response included (default
+// 30s). The context passed to a call bounds the whole call, retries included.
+func WithTimeout(d time.Duration) ClientOption {
+	return func(c *clientConfig) error {
+		if d <= 0 {
+			return &ValidationError{Field: "WithTimeout", Reason: "must be positive"}
+		}
+		c.timeout = d
+		return nil
+	}
+}
+
+// WithLogger sends one debug record per attempt (method, path, status,
+// attempt, duration and request id; never headers or bodies) to l. Without
+// it, or with nil, the client logs nothing.
+func WithLogger(l *slog.Logger) ClientOption {
+	return func(c *clientConfig) error {
+		c.logger = l
+		return nil
+	}
+}
+
+func (c *clientConfig) baseHeader(apiKey string) http.Header {
+	ua := userAgent(c.userAgent)
+	return http.Header{
+		"Authorization":   {"Bearer " + apiKey},
+		"Accept":          {"application/json"},
+		"Persona-Version": {c.personaVersion},
+		"Key-Inflection":  {"kebab"},
+		"User-Agent":      {ua},
+	}
+}
+
+// buildHTTPClient makes the client's private http.Client: the caller's or a
+// tuned default transport, the per-attempt timeout, and no redirects.
+func (c *clientConfig) buildHTTPClient() *http.Client {
+	var hc http.Client
+	if c.httpClient != nil {
+		hc = *c.httpClient
+	}
+	c.roundTripper = hc.Transport
+	if c.roundTripper == nil {
+		if c.httpClient != nil {
+			c.roundTripper = http.DefaultTransport
+		} else {
+			c.roundTripper = defaultTransport()
+		}
+	}
+	hc.Transport = keepIdle{c.roundTripper}
+	hc.Timeout = c.timeout
+	hc.CheckRedirect = refuseRedirect
+	return &hc
+}
+
+func (c *clientConfig) transport() interface{ CloseIdleConnections() } {
+	if t, ok := c.roundTripper.(interface{ CloseIdleConnections() }); ok {
+		return t
+	}
+	return noIdle{}
+}
+
+type noIdle struct{}
+
+func (noIdle) CloseIdleConnections() {}
+
+// defaultTransport keeps enough idle connections per host for heavily
+// concurrent use; Go's default keeps two, which makes a busy client open and
+// close a connection per request.
+func defaultTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 512
+	t.MaxIdleConnsPerHost = 256
+	return t
+}
+
+// keepIdle hides the transport's CloseIdleConnections from retryablehttp,
+// which calls it after every call that gave up; on a shared client that
+// would close the connections of every other goroutine too.
+type keepIdle struct{ http.RoundTripper }
+
+// refuseRedirect returns a 3xx as the response: the API never redirects, and
+// following one could carry the Authorization header to another host.
+func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < ' ' || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// A RequestOption adjusts one call.
+type RequestOption func(*requestConfig)
+
+type requestConfig struct {
+	idempotencyKey string
+	headers        []headerOption
+	response       *Response
+	err            error
+}
+
+type headerOption struct{ key, value string }
+
+// WithIdempotencyKey sends key as the Idempotency-Key of a POST instead of a
+// random one, so that repeating the call (after a crash, say) cannot act
+// twice: Persona replays the first response for 24 hours. The key is at most
+// 255 printable ASCII characters. It is ignored on GET requests.
+func WithIdempotencyKey(key string) RequestOption {
+	return func(r *requestConfig) {
+		if key == "" || len(key) > 255 || !printableASCII(key) {
+			r.err = &ValidationError{Field: "WithIdempotencyKey", Reason: "must be 1 to 255 printable ASCII characters"}
+			return
+		}
+		r.idempotencyKey = key
+	}
+}
+
+// WithHeader sets an extra header on the request. The headers the client
+// owns (Authorization, Idempotency-Key, Content-Type) cannot be set this way:
+// the call fails with a *ValidationError instead.
+func WithHeader(key, value string) RequestOption {
+	return func(r *requestConfig) {
+		canonical := http.CanonicalHeaderKey(key)
+		switch {
+		case key == "" || !printableASCII(key) || strings.ContainsAny(key, " :") || !printableASCII(value):
+			r.err = &ValidationError{Field: "WithHeader", Reason: "needs a header name and printable ASCII value"}
+		case canonical == "Authorization" || canonical == "Idempotency-Key" || canonical == "Content-Type":
+			r.err = &ValidationError{Field: "WithHeader", Reason: canonical + " is set by the client"}
+		default:
+			r.headers = append(r.headers, headerOption{canonical, value})
+		}
+	}
+}
+
+// WithResponseInto fills *resp with the final HTTP response's metadata once
+// the call returns, whether it succeeded or not.
+func WithResponseInto(resp *Response) RequestOption {
+	return func(r *requestConfig) { r.response = resp }
+}

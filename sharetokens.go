@@ -1,0 +1,403 @@
+package connect
+
+import (
+	"context"
+	"encoding/json"
+	"iter"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// ShareTokensService creates, redeems and inspects share tokens. A source
+// organization creates a token for one of its objects over an active
+// connection and hands the token's id to the connection's destination, which
+// alone may redeem it. Get it from Client.ShareTokens.
+type ShareTokensService struct {
+	client *Client
+}
+
+// ShareToken is one share token as the calling organization sees it: which
+// relationships are set depends on the side (see Direction).
+type ShareToken struct {
+	// ID is the token ("cnst_…"): the secret a source hands to the destination.
+	ID        string
+	Status    ShareTokenStatus
+	Direction Direction
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	// PendingAt, RedeemedAt, ExpiresAt and FailedAt are nil until they apply.
+	PendingAt  *time.Time
+	RedeemedAt *time.Time
+	ExpiresAt  *time.Time
+	FailedAt   *time.Time
+	// FailureReason is empty unless Status is ShareTokenStatusFailed.
+	FailureReason FailureReason
+	// RedeemMode is empty until redemption starts.
+	RedeemMode RedeemMode
+	// SourceData is the peeked snapshot of the source object; only Peek sets it.
+	SourceData *SourceData
+	// Connection is the connection the token was created over.
+	Connection *ResourceRef
+	// Creator is the user or API key that created the token (source side).
+	Creator *ResourceRef
+	// Source is the shared object (source side), such as an inquiry.
+	Source *ResourceRef
+	// Destination is the object the redemption filled (destination side):
+	// for a clone, nil until Persona has created it.
+	Destination *ResourceRef
+}
+
+// ResourceRef names a related resource, such as {Type: "inquiry", ID: "inq_…"}.
+type ResourceRef struct {
+	Type string `json:"type"`
+	ID   string `json:"id"`
+}
+
+// SourceData is a PII-filtered snapshot of a token's source object, returned
+// by Peek. Which attributes appear, and whether with a value or only their
+// presence, is the source organization's choice.
+type SourceData struct {
+	// Type is the snapshot's kind, such as "connect/source-data/inquiry".
+	Type string
+	ID   string
+	// Attributes are the object's scalar attributes, such as "status".
+	Attributes map[string]PeekableAttribute
+	// Fields are the object's user-space fields, such as "name-first"
+	// (inquiries, accounts and transactions only).
+	Fields map[string]PeekableAttribute
+	// Related are snapshots of related objects, such as an inquiry's
+	// verifications.
+	Related []*SourceData
+	// Raw is the snapshot exactly as received.
+	Raw json.RawMessage
+}
+
+// PeekableAttribute is one peeked value. With Visibility "full", Value is the
+// attribute's JSON value; with "presence", Value is a JSON boolean telling
+// whether the source has a non-null value.
+type PeekableAttribute struct {
+	Visibility string
+	Value      json.RawMessage
+}
+
+// ShareTokenStatus is the state of a share token. Persona may add values;
+// unknown ones are kept as they arrive.
+type ShareTokenStatus string
+
+// The states of a share token: created → pending → redeemed or failed, and
+// created → expired.
+const (
+	ShareTokenStatusCreated  ShareTokenStatus = "created"
+	ShareTokenStatusPending  ShareTokenStatus = "pending"
+	ShareTokenStatusRedeemed ShareTokenStatus = "redeemed"
+	ShareTokenStatusExpired  ShareTokenStatus = "expired"
+	ShareTokenStatusFailed   ShareTokenStatus = "failed"
+)
+
+// Terminal reports whether the token can no longer change state: redeemed,
+// expired or failed.
+func (s ShareTokenStatus) Terminal() bool {
+	return s == ShareTokenStatusRedeemed || s == ShareTokenStatusExpired || s == ShareTokenStatusFailed
+}
+
+// Direction tells the calling organization's side of a share token.
+type Direction string
+
+// The two sides of a share token.
+const (
+	DirectionInbound  Direction = "inbound"  // the caller is the destination
+	DirectionOutbound Direction = "outbound" // the caller is the source
+)
+
+// RedeemMode is how a share token was redeemed.
+type RedeemMode string
+
+// The two redeem modes.
+const (
+	RedeemModeClone   RedeemMode = "clone"   // a new object was created from the source
+	RedeemModeHydrate RedeemMode = "hydrate" // an existing object was filled
+)
+
+// FailureReason says why a redemption failed.
+type FailureReason string
+
+// The failure reasons Persona documents.
+const (
+	FailureReasonSourceNotFound     FailureReason = "source_not_found"
+	FailureReasonSourceRedacted     FailureReason = "source_redacted"
+	FailureReasonImportFailed       FailureReason = "import_failed"
+	FailureReasonUnrecoverableError FailureReason = "unrecoverable_error"
+)
+
+// ShareTokenCreateParams are the parameters of ShareTokensService.Create.
+type ShareTokenCreateParams struct {
+	// ConnectionID is the active connection to share over ("cxn_…"). Required.
+	ConnectionID string
+	// SourceID is the object to share: an inquiry, account, transaction or
+	// verification of the caller ("inq_…", "act_…", "txn_…", "ver_…"). Required.
+	SourceID string
+	// ExpiresIn is the token's lifetime, in whole seconds from 1 minute to 21
+	// days. Zero leaves it to Persona: 14 days.
+	ExpiresIn time.Duration
+}
+
+// ShareTokenRedeemParams are the parameters of ShareTokensService.Redeem.
+type ShareTokenRedeemParams struct {
+	// DestinationID names an existing account, transaction or inquiry of the
+	// caller to fill (hydrate). Empty clones the source into a new object.
+	DestinationID string
+	// FieldMappings map source fields to destination fields when hydrating,
+	// for fields whose names differ. They need a DestinationID.
+	FieldMappings []FieldMapping
+}
+
+// FieldMapping copies one source field into a differently named destination
+// field during a hydrate.
+type FieldMapping struct {
+	SourceField      string `json:"source-field-name"`
+	DestinationField string `json:"destination-field-name"`
+}
+
+// ShareTokenListParams filter and page ShareTokensService.List and All. Every
+// field is optional.
+type ShareTokenListParams struct {
+	ConnectionID string           `url:"filter[connection-id],omitempty"`
+	Status       ShareTokenStatus `url:"filter[status],omitempty"`
+	Direction    Direction        `url:"filter[direction],omitempty"`
+	// PageSize is 1 to 100; zero leaves Persona's default of 10.
+	PageSize int `url:"page[size],omitempty"`
+	// After and Before are cursors from a Page; at most one may be set.
+	After  string `url:"page[after],omitempty"`
+	Before string `url:"page[before],omitempty"`
+}
+
+// Create creates a share token for one of the caller's objects over an
+// active connection, and returns it in status created. Source only.
+//
+// It calls POST /connect/share-tokens.
+func (s *ShareTokensService) Create(ctx context.Context, params *ShareTokenCreateParams, opts ...RequestOption) (*ShareToken, error) {
+	body, err := params.body()
+	if err != nil {
+		return nil, err
+	}
+	return s.send(ctx, http.MethodPost, "/connect/share-tokens", nil, body, opts)
+}
+
+// Get returns a share token. Either side may call it; each sees its own
+// direction and relationships.
+//
+// It calls GET /connect/share-tokens/{id}.
+func (s *ShareTokensService) Get(ctx context.Context, id string, opts ...RequestOption) (*ShareToken, error) {
+	if err := checkID("id", id); err != nil {
+		return nil, err
+	}
+	return s.send(ctx, http.MethodGet, "/connect/share-tokens/"+id, nil, nil, opts)
+}
+
+// Peek returns a share token with SourceData, the filtered snapshot of what
+// redeeming it would copy, so that a destination can decide before
+// redeeming. Destination only, and only where Persona has enabled peeking
+// for it; otherwise SourceData is nil.
+//
+// It calls GET /connect/share-tokens/{id}?peek-source-data=true.
+func (s *ShareTokensService) Peek(ctx context.Context, id string, opts ...RequestOption) (*ShareToken, error) {
+	if err := checkID("id", id); err != nil {
+		return nil, err
+	}
+	return s.send(ctx, http.MethodGet, "/connect/share-tokens/"+id, url.Values{"peek-source-data": {"true"}}, nil, opts)
+}
+
+// Redeem starts copying the token's source object into the caller's
+// environment and returns the token in status pending; use Wait to learn the
+// outcome. With nil params (or no DestinationID) it clones the source into a
+// new object; with a DestinationID it fills that object (hydrate). A token is
+// redeemed at most once: pass WithIdempotencyKey (derived from the token id,
+// say) to make a repeated call safe. Destination only.
+//
+// It calls POST /connect/share-tokens/{id}/redeem.
+func (s *ShareTokensService) Redeem(ctx context.Context, id string, params *ShareTokenRedeemParams, opts ...RequestOption) (*ShareToken, error) {
+	if err := checkID("id", id); err != nil {
+		return nil, err
+	}
+	body, err := params.body()
+	if err != nil {
+		return nil, err
+	}
+	return s.send(ctx, http.MethodPost, "/connect/share-tokens/"+id+"/redeem", nil, body, opts)
+}
+
+// Expire ends a token before its time, so that it can no longer be redeemed,
+// and returns it in status expired. Source only.
+//
+// It calls POST /connect/share-tokens/{id}/expire.
+func (s *ShareTokensService) Expire(ctx context.Context, id string, opts ...RequestOption) (*ShareToken, error) {
+	if err := checkID("id", id); err != nil {
+		return nil, err
+	}
+	return s.send(ctx, http.MethodPost, "/connect/share-tokens/"+id+"/expire", nil, nil, opts)
+}
+
+// List returns one page of the tokens the caller created or received, newest
+// first. Pass the page's NextCursor as After for the next page, or use All.
+//
+// It calls GET /connect/share-tokens.
+func (s *ShareTokensService) List(ctx context.Context, params *ShareTokenListParams, opts ...RequestOption) (*Page[ShareToken], error) {
+	q, err := params.query()
+	if err != nil {
+		return nil, err
+	}
+	var doc listDocument[shareTokenResource]
+	if err := s.client.do(ctx, http.MethodGet, "/connect/share-tokens", q, nil, &doc, opts); err != nil {
+		return nil, err
+	}
+	return newPage(&doc, (*shareTokenResource).shareToken), nil
+}
+
+// All iterates over every token that matches params, fetching one page at a
+// time as the loop advances: nothing is fetched before the loop starts, and
+// breaking out of it stops all requests. An error ends the iteration after
+// being yielded once. The filters of params apply to every page.
+//
+// It calls GET /connect/share-tokens once per page.
+func (s *ShareTokensService) All(ctx context.Context, params *ShareTokenListParams, opts ...RequestOption) iter.Seq2[*ShareToken, error] {
+	var p ShareTokenListParams
+	if params != nil {
+		p = *params
+	}
+	return paginate(func(after string) (*Page[ShareToken], error) {
+		p.After, p.Before = after, ""
+		if after == "" && params != nil {
+			p.After, p.Before = params.After, params.Before
+		}
+		return s.List(ctx, &p, opts...)
+	})
+}
+
+// Wait polls a token until it is redeemed, failed or expired, and returns it
+// then. A failed or expired token is returned without an error: check
+// Status and FailureReason. The polls start at the client's minimum retry
+// wait and back off to its maximum. Wait returns the context's error, wrapped,
+// when ctx ends first. Either side may call it.
+//
+// It calls GET /connect/share-tokens/{id} until the status is terminal.
+func (s *ShareTokensService) Wait(ctx context.Context, id string, opts ...RequestOption) (*ShareToken, error) {
+	if err := checkID("id", id); err != nil {
+		return nil, err
+	}
+	interval := s.client.cfg.retryWaitMin
+	for {
+		tok, err := s.Get(ctx, id, opts...)
+		if err != nil {
+			return nil, err
+		}
+		if tok.Status.Terminal() {
+			return tok, nil
+		}
+		if err := sleep(ctx, interval); err != nil {
+			return nil, &WaitError{ID: id, LastStatus: tok.Status, Err: err}
+		}
+		interval = min(interval*2, s.client.cfg.retryWaitMax)
+	}
+}
+
+// WaitError is returned by Wait when its context ends before the token
+// reaches a terminal state. It wraps the context's error.
+type WaitError struct {
+	ID         string
+	LastStatus ShareTokenStatus
+	Err        error
+}
+
+func (e *WaitError) Error() string {
+	return "connect: waiting for share token " + e.ID + " (last status " + string(e.LastStatus) + "): " + e.Err.Error()
+}
+
+// Unwrap returns the context's error.
+func (e *WaitError) Unwrap() error { return e.Err }
+
+func (s *ShareTokensService) send(ctx context.Context, method, path string, query url.Values, body any, opts []RequestOption) (*ShareToken, error) {
+	var doc document[shareTokenResource]
+	if err := s.client.do(ctx, method, path, query, body, &doc, opts); err != nil {
+		return nil, err
+	}
+	return doc.Data.shareToken(), nil
+}
+
+type shareTokenCreateAttributes struct {
+	ConnectionID     string `json:"connection-id"`
+	SourceID         string `json:"source-id"`
+	ExpiresInSeconds int64  `json:"expires-in-seconds,omitempty"`
+}
+
+func (p *ShareTokenCreateParams) body() (any, error) {
+	if p == nil {
+		return nil, &ValidationError{Field: "params", Reason: "is nil; ConnectionID and SourceID are required"}
+	}
+	if err := checkID("ConnectionID", p.ConnectionID); err != nil {
+		return nil, err
+	}
+	if err := checkID("SourceID", p.SourceID); err != nil {
+		return nil, err
+	}
+	if err := checkExpiresIn(p.ExpiresIn); err != nil {
+		return nil, err
+	}
+	return requestDocument[shareTokenCreateAttributes]{Data: requestData[shareTokenCreateAttributes]{
+		Attributes: shareTokenCreateAttributes{
+			ConnectionID:     p.ConnectionID,
+			SourceID:         p.SourceID,
+			ExpiresInSeconds: int64(p.ExpiresIn / time.Second),
+		},
+	}}, nil
+}
+
+type redeemAttributes struct {
+	DestinationID string `json:"destination-id,omitempty"`
+}
+
+type redeemMeta struct {
+	FieldMappings []FieldMapping `json:"field-mappings"`
+}
+
+// body is the clone body {"data":{"attributes":{}}} for nil params, as in
+// Persona's example, and the hydrate body otherwise.
+func (p *ShareTokenRedeemParams) body() (any, error) {
+	doc := requestDocument[redeemAttributes]{}
+	if p == nil {
+		return doc, nil
+	}
+	if p.DestinationID != "" {
+		if err := checkID("DestinationID", p.DestinationID); err != nil {
+			return nil, err
+		}
+	} else if len(p.FieldMappings) > 0 {
+		return nil, &ValidationError{Field: "FieldMappings", Reason: "apply only when hydrating: set DestinationID or drop them"}
+	}
+	for i, m := range p.FieldMappings {
+		if err := checkFieldMapping(i, m); err != nil {
+			return nil, err
+		}
+	}
+	doc.Data.Attributes.DestinationID = p.DestinationID
+	if len(p.FieldMappings) > 0 {
+		doc.Meta = redeemMeta{FieldMappings: p.FieldMappings}
+	}
+	return doc, nil
+}
+
+func (p *ShareTokenListParams) query() (url.Values, error) {
+	if p == nil {
+		return nil, nil
+	}
+	if err := checkListParams(p.ConnectionID, "ConnectionID", p.PageSize, p.After, p.Before); err != nil {
+		return nil, err
+	}
+	if err := checkEnum("Status", string(p.Status)); err != nil {
+		return nil, err
+	}
+	if err := checkEnum("Direction", string(p.Direction)); err != nil {
+		return nil, err
+	}
+	return encodeQuery(p)
+}
