@@ -1,0 +1,448 @@
+package connect
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// The Connect webhook events. Persona sends the outbound ones to the source
+// and the inbound ones to the destination.
+const (
+	// EventShareTokenInboundCreated tells a destination that a token was
+	// created for it; it can redeem at once.
+	EventShareTokenInboundCreated = "connect/share-token.inbound-created"
+	// EventShareTokenInboundRedeemed tells a destination that its redemption
+	// finished.
+	EventShareTokenInboundRedeemed = "connect/share-token.inbound-redeemed"
+	// EventShareTokenOutboundCreated tells a source that it created a token.
+	EventShareTokenOutboundCreated = "connect/share-token.outbound-created"
+	// EventShareTokenOutboundRedeemed tells a source that the destination
+	// redeemed its token.
+	EventShareTokenOutboundRedeemed = "connect/share-token.outbound-redeemed"
+)
+
+// Errors of webhook verification, for errors.Is. The errors returned wrap one
+// of them with a message saying what was wrong, never which secret failed.
+var (
+	ErrWebhookNoSignature  = errors.New("connect: webhook has no Persona-Signature")
+	ErrWebhookBadSignature = errors.New("connect: webhook signature does not match")
+	ErrWebhookTooOld       = errors.New("connect: webhook timestamp outside the tolerance")
+)
+
+// DefaultWebhookTolerance is how far a signature's timestamp may be from now.
+const DefaultWebhookTolerance = 5 * time.Minute
+
+// DefaultWebhookMaxBodySize caps the body NewWebhookHandler reads.
+const DefaultWebhookMaxBodySize = 10 << 20
+
+// WebhookEvent is one verified webhook delivery.
+type WebhookEvent struct {
+	// ID is the event's id ("evt_…"), the same on every repeated delivery.
+	ID string
+	// Name is the event's name, such as EventShareTokenInboundCreated.
+	Name      string
+	CreatedAt time.Time
+	// Payload is the event's payload object ({"data": …, "included": …}) as
+	// received.
+	Payload json.RawMessage
+	// ShareToken is the token in the payload of connect/share-token.* events,
+	// decoded as API responses are; nil for other events.
+	ShareToken *ShareToken
+}
+
+// A WebhookOption adjusts webhook verification or the webhook handler.
+type WebhookOption func(*webhookConfig)
+
+type webhookConfig struct {
+	tolerance   time.Duration
+	now         func() time.Time
+	maxBodySize int64
+	deduper     WebhookDeduper
+}
+
+func newWebhookConfig(opts []WebhookOption) webhookConfig {
+	cfg := webhookConfig{tolerance: DefaultWebhookTolerance, now: time.Now, maxBodySize: DefaultWebhookMaxBodySize}
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&cfg)
+		}
+	}
+	return cfg
+}
+
+// WithWebhookTolerance sets how far a signature's timestamp may be from now,
+// in either direction (default 5 minutes). Zero or less keeps the default.
+func WithWebhookTolerance(d time.Duration) WebhookOption {
+	return func(c *webhookConfig) {
+		if d > 0 {
+			c.tolerance = d
+		}
+	}
+}
+
+// WithWebhookClock replaces time.Now for the tolerance check, for tests.
+func WithWebhookClock(now func() time.Time) WebhookOption {
+	return func(c *webhookConfig) {
+		if now != nil {
+			c.now = now
+		}
+	}
+}
+
+// WithWebhookMaxBodySize caps the body NewWebhookHandler reads (default
+// 10 MiB); a longer one is answered 413. Zero or less keeps the default.
+func WithWebhookMaxBodySize(n int64) WebhookOption {
+	return func(c *webhookConfig) {
+		if n > 0 {
+			c.maxBodySize = n
+		}
+	}
+}
+
+// WithWebhookDeduper makes NewWebhookHandler drop repeated deliveries with
+// d, typically backed by the service's own database. Without it the handler
+// uses NewMemoryDeduper, which only sees one process's deliveries.
+func WithWebhookDeduper(d WebhookDeduper) WebhookOption {
+	return func(c *webhookConfig) {
+		if d != nil {
+			c.deduper = d
+		}
+	}
+}
+
+// SignWebhookPayload returns the Persona-Signature header value Persona would
+// send for payload signed with secret at t, so that tests can deliver
+// webhooks to their own handlers.
+func SignWebhookPayload(payload []byte, secret string, t time.Time) string {
+	ts := strconv.FormatInt(t.Unix(), 10)
+	return "t=" + ts + ",v1=" + hex.EncodeToString(webhookMAC(secret, ts, payload))
+}
+
+func webhookMAC(secret, ts string, payload []byte) []byte {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(ts))
+	m.Write([]byte{'.'})
+	m.Write(payload)
+	return m.Sum(nil)
+}
+
+// VerifyWebhookSignature checks a Persona-Signature header against the raw
+// request body and any of secrets (several during a secret rotation; the
+// header may then carry two space-separated "t=…,v1=…" groups, and a match
+// on either is enough). The signature is an HMAC-SHA256 of "<t>.<body>",
+// compared in constant time, and t must lie within the tolerance of now.
+//
+// It returns nil, or an error wrapping ErrWebhookNoSignature,
+// ErrWebhookBadSignature (a malformed header included) or ErrWebhookTooOld.
+func VerifyWebhookSignature(payload []byte, header string, secrets []string, opts ...WebhookOption) error {
+	cfg := newWebhookConfig(opts)
+	return cfg.verify(payload, header, secrets)
+}
+
+func (cfg *webhookConfig) verify(payload []byte, header string, secrets []string) error {
+	if strings.TrimSpace(header) == "" {
+		return ErrWebhookNoSignature
+	}
+	if len(secrets) == 0 {
+		return fmt.Errorf("%w: no webhook secret configured", ErrWebhookBadSignature)
+	}
+	groups, err := parseSignatureHeader(header)
+	if err != nil {
+		return err
+	}
+	var stale *signatureGroup
+	for i := range groups {
+		g := &groups[i]
+		if !g.matches(payload, secrets) {
+			continue
+		}
+		if cfg.fresh(g.timestamp) {
+			return nil
+		}
+		stale = g
+	}
+	if stale != nil {
+		return fmt.Errorf("%w: signed at %s, tolerance %s", ErrWebhookTooOld, time.Unix(stale.timestamp, 0).UTC().Format(time.RFC3339), cfg.tolerance)
+	}
+	return fmt.Errorf("%w: no v1 signature matches the body", ErrWebhookBadSignature)
+}
+
+func (cfg *webhookConfig) fresh(ts int64) bool {
+	skew := cfg.now().Sub(time.Unix(ts, 0))
+	return skew <= cfg.tolerance && skew >= -cfg.tolerance
+}
+
+// signatureGroup is one "t=…,v1=…[,v1=…]" group of a Persona-Signature.
+type signatureGroup struct {
+	ts         string
+	timestamp  int64
+	signatures [][]byte
+}
+
+func (g *signatureGroup) matches(payload []byte, secrets []string) bool {
+	for _, secret := range secrets {
+		want := webhookMAC(secret, g.ts, payload)
+		for _, sig := range g.signatures {
+			if hmac.Equal(sig, want) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// maxSignatureGroups bounds the work a hostile header can cause.
+const maxSignatureGroups = 8
+
+// parseSignatureHeader reads every space-separated group of the header. A
+// group is comma-separated key=value pairs with one t (Unix seconds) and at
+// least one v1 (hex); other keys, such as future schemes, are ignored.
+func parseSignatureHeader(header string) ([]signatureGroup, error) {
+	fields := strings.Fields(header)
+	if len(fields) > maxSignatureGroups {
+		return nil, fmt.Errorf("%w: more than %d signature groups", ErrWebhookBadSignature, maxSignatureGroups)
+	}
+	groups := make([]signatureGroup, 0, len(fields))
+	for _, field := range fields {
+		g, err := parseSignatureGroup(field)
+		if err != nil {
+			return nil, err
+		}
+		groups = append(groups, g)
+	}
+	return groups, nil
+}
+
+func parseSignatureGroup(field string) (signatureGroup, error) {
+	var g signatureGroup
+	for pair := range strings.SplitSeq(field, ",") {
+		key, value, ok := strings.Cut(pair, "=")
+		if !ok {
+			return g, fmt.Errorf("%w: malformed header element %q", ErrWebhookBadSignature, truncate(pair, 32))
+		}
+		switch key {
+		case "t":
+			ts, err := strconv.ParseInt(value, 10, 64)
+			if err != nil || ts <= 0 || g.ts != "" {
+				return g, fmt.Errorf("%w: malformed or repeated timestamp", ErrWebhookBadSignature)
+			}
+			g.ts, g.timestamp = value, ts
+		case "v1":
+			sig, err := hex.DecodeString(value)
+			if err != nil || len(sig) != sha256.Size {
+				return g, fmt.Errorf("%w: v1 is not a hex SHA-256 MAC", ErrWebhookBadSignature)
+			}
+			if len(g.signatures) < maxSignatureGroups {
+				g.signatures = append(g.signatures, sig)
+			}
+		}
+	}
+	if g.ts == "" || len(g.signatures) == 0 {
+		return g, fmt.Errorf("%w: a signature group needs t and v1", ErrWebhookBadSignature)
+	}
+	return g, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// ParseWebhookEvent verifies a delivery as VerifyWebhookSignature does and
+// decodes it. Event names it does not know are returned, not refused; for
+// connect/share-token.* events ShareToken is set.
+func ParseWebhookEvent(payload []byte, header string, secrets []string, opts ...WebhookOption) (*WebhookEvent, error) {
+	cfg := newWebhookConfig(opts)
+	if err := cfg.verify(payload, header, secrets); err != nil {
+		return nil, err
+	}
+	return decodeWebhookEvent(payload)
+}
+
+type webhookEnvelope struct {
+	Data struct {
+		Type       string `json:"type"`
+		ID         string `json:"id"`
+		Attributes struct {
+			Name      string          `json:"name"`
+			CreatedAt time.Time       `json:"created-at"`
+			Payload   json.RawMessage `json:"payload"`
+		} `json:"attributes"`
+	} `json:"data"`
+}
+
+func decodeWebhookEvent(payload []byte) (*WebhookEvent, error) {
+	var env webhookEnvelope
+	if err := json.Unmarshal(payload, &env); err != nil {
+		return nil, fmt.Errorf("connect: malformed webhook event: %w", err)
+	}
+	d := &env.Data
+	if d.ID == "" || d.Attributes.Name == "" {
+		return nil, errors.New("connect: malformed webhook event: no data.id or data.attributes.name")
+	}
+	ev := &WebhookEvent{ID: d.ID, Name: d.Attributes.Name, CreatedAt: d.Attributes.CreatedAt, Payload: d.Attributes.Payload}
+	if strings.HasPrefix(ev.Name, "connect/share-token.") && len(ev.Payload) > 0 {
+		var doc document[shareTokenResource]
+		if err := json.Unmarshal(ev.Payload, &doc); err != nil {
+			return nil, fmt.Errorf("connect: malformed share token in webhook event %s: %w", ev.ID, err)
+		}
+		if doc.Data.ID != "" {
+			ev.ShareToken = doc.Data.shareToken()
+		}
+	}
+	return ev, nil
+}
+
+// WebhookDeduper remembers which events a webhook handler has handled, so
+// that repeated deliveries (Persona retries until it sees a 2xx, and may
+// deliver twice anyway) are handled once.
+type WebhookDeduper interface {
+	// Claim marks eventID as being handled. It returns false when the event
+	// was already claimed, by this process or (for a shared store) another.
+	Claim(ctx context.Context, eventID string) (bool, error)
+	// Release forgets a claim whose handling failed, so that Persona's next
+	// delivery of the event is handled.
+	Release(ctx context.Context, eventID string) error
+}
+
+// NewMemoryDeduper returns a WebhookDeduper for one process that remembers
+// an event id for ttl (Persona retries a delivery for about two days, so
+// three days is a sound choice).
+func NewMemoryDeduper(ttl time.Duration) WebhookDeduper {
+	return &memoryDeduper{ttl: ttl, seen: make(map[string]time.Time), now: time.Now}
+}
+
+type memoryDeduper struct {
+	mu    sync.Mutex
+	ttl   time.Duration
+	seen  map[string]time.Time
+	now   func() time.Time
+	swept time.Time
+}
+
+func (d *memoryDeduper) Claim(_ context.Context, id string) (bool, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	now := d.now()
+	d.sweep(now)
+	if at, ok := d.seen[id]; ok && now.Sub(at) < d.ttl {
+		return false, nil
+	}
+	d.seen[id] = now
+	return true, nil
+}
+
+func (d *memoryDeduper) Release(_ context.Context, id string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.seen, id)
+	return nil
+}
+
+// sweep drops expired ids, at most once per ttl/4, so memory stays bounded
+// by the deliveries of one ttl.
+func (d *memoryDeduper) sweep(now time.Time) {
+	if now.Sub(d.swept) < d.ttl/4 {
+		return
+	}
+	d.swept = now
+	for id, at := range d.seen {
+		if now.Sub(at) >= d.ttl {
+			delete(d.seen, id)
+		}
+	}
+}
+
+// NewWebhookHandler returns the http.Handler for a service's webhook route.
+// It accepts POST only (405 otherwise), reads the body through a cap (413
+// past it), verifies the signature (400 when missing or malformed, 401 when
+// wrong or stale, without saying which secret failed), drops repeated event
+// ids (200 without calling handle), and calls handle with the event.
+//
+// A nil error from handle answers 200; an error answers 500, so that Persona
+// delivers the event again later. Persona waits 5 seconds for the answer:
+// handle should hand long work to a queue. Deliveries repeat and arrive out
+// of order; order by WebhookEvent.CreatedAt if it matters.
+func NewWebhookHandler(secrets []string, handle func(context.Context, *WebhookEvent) error, opts ...WebhookOption) http.Handler {
+	cfg := newWebhookConfig(opts)
+	if cfg.deduper == nil {
+		cfg.deduper = NewMemoryDeduper(72 * time.Hour)
+	}
+	secrets = append([]string(nil), secrets...)
+	return &webhookHandler{cfg: cfg, secrets: secrets, handle: handle}
+}
+
+type webhookHandler struct {
+	cfg     webhookConfig
+	secrets []string
+	handle  func(context.Context, *WebhookEvent) error
+}
+
+func (h *webhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.maxBodySize))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		http.Error(w, "cannot read body", http.StatusBadRequest)
+		return
+	}
+	if err := h.cfg.verify(body, r.Header.Get("Persona-Signature"), h.secrets); err != nil {
+		if errors.Is(err, ErrWebhookNoSignature) {
+			http.Error(w, "missing signature", http.StatusBadRequest)
+			return
+		}
+		http.Error(w, "invalid signature", http.StatusUnauthorized)
+		return
+	}
+	ev, err := decodeWebhookEvent(body)
+	if err != nil {
+		http.Error(w, "malformed event", http.StatusBadRequest)
+		return
+	}
+	h.dispatch(r.Context(), w, ev)
+}
+
+func (h *webhookHandler) dispatch(ctx context.Context, w http.ResponseWriter, ev *WebhookEvent) {
+	if h.handle == nil {
+		http.Error(w, "connect: NewWebhookHandler was given a nil handle func", http.StatusInternalServerError)
+		return
+	}
+	first, err := h.cfg.deduper.Claim(ctx, ev.ID)
+	if err != nil {
+		http.Error(w, "deduplication failed", http.StatusInternalServerError)
+		return
+	}
+	if !first {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	if err := h.handle(ctx, ev); err != nil {
+		// A failed release leaves the event claimed: Persona's retry is then
+		// dropped, which the deduper's store must make rare.
+		_ = h.cfg.deduper.Release(context.WithoutCancel(ctx), ev.ID)
+		http.Error(w, "handler failed", http.StatusInternalServerError)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
