@@ -131,19 +131,18 @@ func (s *ConnectionsService) List(ctx context.Context, params *ConnectionListPar
 // All iterates over every connection that matches params, fetching one page
 // at a time as the loop advances: nothing is fetched before the loop
 // starts, and breaking out of it stops all requests. An error ends the
-// iteration after being yielded once.
+// iteration after being yielded once. It starts after params.After;
+// params.Before is refused.
 //
 // It calls GET /connect/connections once per page.
 func (s *ConnectionsService) All(ctx context.Context, params *ConnectionListParams, opts ...RequestOption) iter.Seq2[*Connection, error] {
-	var p ConnectionListParams
+	var base ConnectionListParams
 	if params != nil {
-		p = *params
+		base = *params
 	}
-	return paginate(func(after string) (*Page[Connection], error) {
-		p.After, p.Before = after, ""
-		if after == "" && params != nil {
-			p.After, p.Before = params.After, params.Before
-		}
+	return paginate(base.After, base.Before, func(after string) (*Page[Connection], error) {
+		p := base
+		p.After = after
 		return s.List(ctx, &p, opts...)
 	})
 }

@@ -45,12 +45,18 @@ func cursor(link *string, param string) string {
 	return u.Query().Get(param)
 }
 
-// paginate turns a page fetcher into a lazy iterator. It stops at the last
-// page, at the consumer's break, after yielding an error, and when a server
-// hands back the cursor it was given (which would loop forever).
-func paginate[T any](fetch func(after string) (*Page[T], error)) iter.Seq2[*T, error] {
+// paginate turns a page fetcher into a lazy iterator that starts after the
+// cursor start. It stops at the last page, at the consumer's break, after
+// yielding an error, and when a server hands back the cursor it was given
+// (which would loop forever). All walks forward only, so a Before cursor is
+// refused rather than silently mixed with forward paging.
+func paginate[T any](start, before string, fetch func(after string) (*Page[T], error)) iter.Seq2[*T, error] {
 	return func(yield func(*T, error) bool) {
-		after := ""
+		if before != "" {
+			yield(nil, &ValidationError{Field: "Before", Reason: "is not supported by All, which pages forward; use List"})
+			return
+		}
+		after := start
 		for {
 			page, err := fetch(after)
 			if err != nil {

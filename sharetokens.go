@@ -257,19 +257,18 @@ func (s *ShareTokensService) List(ctx context.Context, params *ShareTokenListPar
 // All iterates over every token that matches params, fetching one page at a
 // time as the loop advances: nothing is fetched before the loop starts, and
 // breaking out of it stops all requests. An error ends the iteration after
-// being yielded once. The filters of params apply to every page.
+// being yielded once. The filters of params apply to every page; it
+// starts after params.After, and params.Before is refused.
 //
 // It calls GET /connect/share-tokens once per page.
 func (s *ShareTokensService) All(ctx context.Context, params *ShareTokenListParams, opts ...RequestOption) iter.Seq2[*ShareToken, error] {
-	var p ShareTokenListParams
+	var base ShareTokenListParams
 	if params != nil {
-		p = *params
+		base = *params
 	}
-	return paginate(func(after string) (*Page[ShareToken], error) {
-		p.After, p.Before = after, ""
-		if after == "" && params != nil {
-			p.After, p.Before = params.After, params.Before
-		}
+	return paginate(base.After, base.Before, func(after string) (*Page[ShareToken], error) {
+		p := base
+		p.After = after
 		return s.List(ctx, &p, opts...)
 	})
 }
