@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -142,6 +143,8 @@ func webhookMAC(secret, ts string, payload []byte) []byte {
 // header may then carry two space-separated "t=…,v1=…" groups, and a match
 // on either is enough). The signature is an HMAC-SHA256 of "<t>.<body>",
 // compared in constant time, and t must lie within the tolerance of now.
+// Empty secrets are ignored, so that an unset variable cannot make every
+// signature made with an empty key valid.
 //
 // It returns nil, or an error wrapping ErrWebhookNoSignature,
 // ErrWebhookBadSignature (a malformed header included) or ErrWebhookTooOld.
@@ -154,7 +157,7 @@ func (cfg *webhookConfig) verify(payload []byte, header string, secrets []string
 	if strings.TrimSpace(header) == "" {
 		return ErrWebhookNoSignature
 	}
-	if len(secrets) == 0 {
+	if !slices.ContainsFunc(secrets, func(s string) bool { return s != "" }) {
 		return fmt.Errorf("%w: no webhook secret configured", ErrWebhookBadSignature)
 	}
 	groups, err := parseSignatureHeader(header)
@@ -192,6 +195,10 @@ type signatureGroup struct {
 
 func (g *signatureGroup) matches(payload []byte, secrets []string) bool {
 	for _, secret := range secrets {
+		if secret == "" {
+			// An empty key is public: a MAC keyed with it proves nothing.
+			continue
+		}
 		want := webhookMAC(secret, g.ts, payload)
 		for _, sig := range g.signatures {
 			if hmac.Equal(sig, want) {
@@ -368,7 +375,7 @@ func (d *memoryDeduper) sweep(now time.Time) {
 
 // NewWebhookHandler returns the http.Handler for a service's webhook route.
 // It accepts POST only (405 otherwise), reads the body through a cap (413
-// past it), verifies the signature (400 when missing or malformed, 401 when
+// past it), verifies the signature (400 when missing, 401 when malformed,
 // wrong or stale, without saying which secret failed), drops repeated event
 // ids (200 without calling handle), and calls handle with the event.
 //
@@ -437,12 +444,20 @@ func (h *webhookHandler) dispatch(ctx context.Context, w http.ResponseWriter, ev
 		w.WriteHeader(http.StatusOK)
 		return
 	}
+	handled := false
+	defer func() {
+		// On an error or a panic in handle, release the claim so that
+		// Persona's next delivery is handled. A failed release leaves the
+		// event claimed: the retry is then dropped, which the deduper's store
+		// must make rare.
+		if !handled {
+			_ = h.cfg.deduper.Release(context.WithoutCancel(ctx), ev.ID)
+		}
+	}()
 	if err := h.handle(ctx, ev); err != nil {
-		// A failed release leaves the event claimed: Persona's retry is then
-		// dropped, which the deduper's store must make rare.
-		_ = h.cfg.deduper.Release(context.WithoutCancel(ctx), ev.ID)
 		http.Error(w, "handler failed", http.StatusInternalServerError)
 		return
 	}
+	handled = true
 	w.WriteHeader(http.StatusOK)
 }
