@@ -7,10 +7,12 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	connect "github.com/personaconnect/connect-go"
@@ -130,6 +132,12 @@ func (t handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err := req.Context().Err(); err != nil {
 		return nil, err
 	}
+	if req.Body == nil {
+		// A server never sees a nil body; handlers may rely on that.
+		r := *req
+		r.Body = http.NoBody
+		req = &r
+	}
 	w := httptest.NewRecorder()
 	t.h.ServeHTTP(w, req)
 	if req.Body != nil {
@@ -152,4 +160,79 @@ func newBubbleClient(t testing.TB, h http.Handler, opts ...connect.ClientOption)
 	c, err := connect.NewClient(testAPIKey, append(base, opts...)...)
 	require.NoError(t, err)
 	return c, rec
+}
+
+// fixtureTime parses a fixture timestamp such as "2023-08-17T23:18:13.000Z".
+func fixtureTime(s string) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+// fixtureTimePtr is fixtureTime for the nullable timestamps.
+func fixtureTimePtr(s string) *time.Time {
+	t := fixtureTime(s)
+	return &t
+}
+
+// testUserAgent is the caller's product token the header tests send.
+const testUserAgent = "acme-kyc/1.4"
+
+// assertStandardHeaders checks the headers every request carries, with the
+// body-dependent ones (Content-Type, Idempotency-Key) as the request calls for.
+func assertStandardHeaders(t testing.TB, r recorded, callerUA string) {
+	t.Helper()
+	h := r.Header
+	assert.Equal(t, "Bearer "+testAPIKey, h.Get("Authorization"))
+	assert.Equal(t, "application/json", h.Get("Accept"))
+	assert.Equal(t, connect.DefaultPersonaVersion, h.Get("Persona-Version"))
+	assert.Equal(t, "2025-12-08", h.Get("Persona-Version"))
+	assert.Equal(t, "kebab", h.Get("Key-Inflection"))
+	ua := h.Get("User-Agent")
+	assert.True(t, strings.HasPrefix(ua, "connect-go/"+connect.Version+" go/"), "User-Agent %q", ua)
+	if callerUA != "" {
+		assert.True(t, strings.HasSuffix(ua, " "+callerUA), "User-Agent %q lacks the caller's token", ua)
+	} else {
+		assert.Len(t, strings.Fields(ua), 2, "User-Agent %q", ua)
+	}
+	if len(r.Body) > 0 {
+		assert.Equal(t, "application/json", h.Get("Content-Type"))
+	} else {
+		assert.Empty(t, h.Values("Content-Type"), "Content-Type on a request without a body")
+	}
+	if r.Method == http.MethodPost {
+		assert.NotEmpty(t, h.Get("Idempotency-Key"), "POST without Idempotency-Key")
+	} else {
+		assert.Empty(t, h.Values("Idempotency-Key"), "Idempotency-Key on %s", r.Method)
+	}
+}
+
+// requireValidationError asserts that err is a *connect.ValidationError
+// naming field and matching ErrInvalidParams, and returns it.
+func requireValidationError(t testing.TB, err error, field string) *connect.ValidationError {
+	t.Helper()
+	require.Error(t, err)
+	var ve *connect.ValidationError
+	require.ErrorAs(t, err, &ve, "got %T: %v", err, err)
+	assert.Equal(t, field, ve.Field, "error: %v", err)
+	assert.ErrorIs(t, err, connect.ErrInvalidParams)
+	assert.NotEmpty(t, ve.Reason)
+	assert.Contains(t, err.Error(), field)
+	assert.NotContains(t, err.Error(), testAPIKey)
+	return ve
+}
+
+// errorSentinels are every sentinel error of the package, by name.
+var errorSentinels = map[string]error{
+	"ErrBadRequest":    connect.ErrBadRequest,
+	"ErrUnauthorized":  connect.ErrUnauthorized,
+	"ErrForbidden":     connect.ErrForbidden,
+	"ErrNotFound":      connect.ErrNotFound,
+	"ErrConflict":      connect.ErrConflict,
+	"ErrUnprocessable": connect.ErrUnprocessable,
+	"ErrRateLimited":   connect.ErrRateLimited,
+	"ErrServer":        connect.ErrServer,
+	"ErrInvalidParams": connect.ErrInvalidParams,
 }

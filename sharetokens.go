@@ -285,11 +285,18 @@ func (s *ShareTokensService) Wait(ctx context.Context, id string, opts ...Reques
 		return nil, err
 	}
 	interval := s.client.cfg.retryWaitMin
+	var last ShareTokenStatus
 	for {
 		tok, err := s.Get(ctx, id, opts...)
 		if err != nil {
+			if ctxErr := ctx.Err(); ctxErr != nil && last != "" {
+				// The context ended inside a poll (during its retry wait,
+				// say): still a wait that ran out.
+				return nil, &WaitError{ID: id, LastStatus: last, Err: ctxErr}
+			}
 			return nil, err
 		}
+		last = tok.Status
 		if tok.Status.Terminal() {
 			return tok, nil
 		}

@@ -6,7 +6,10 @@ package engine
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
@@ -82,7 +85,7 @@ func (e *Engine) Do(ctx context.Context, r *Request) (*Result, error) {
 	resp, err := c.rc.Do(req)
 	res := &Result{Attempts: c.attempts}
 	if err != nil {
-		return res, err
+		return res, e.explain(ctx, err)
 	}
 	res.StatusCode = resp.StatusCode
 	res.Header = resp.Header
@@ -97,4 +100,14 @@ func bodyArg(b []byte) any {
 		return nil
 	}
 	return b
+}
+
+// explain names the per-attempt timeout when it, not the caller's context,
+// ended the last attempt: both read "context deadline exceeded" otherwise.
+func (e *Engine) explain(ctx context.Context, err error) error {
+	var netErr net.Error
+	if ctx.Err() == nil && errors.As(err, &netErr) && netErr.Timeout() {
+		return fmt.Errorf("attempt timed out after %s (WithTimeout): %w", e.cfg.HTTPClient.Timeout, err)
+	}
+	return err
 }
