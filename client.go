@@ -35,10 +35,13 @@ type Client struct {
 	Connections *ConnectionsService
 
 	baseURL string
-	header  http.Header // sent on every request; holds the secret Authorization
-	http    *http.Client
-	engine  *engine.Engine
-	cfg     clientConfig
+	// header is sent on every request and holds the secret Authorization.
+	// It sits behind a pointer so that printing a Client value (not just a
+	// *Client, which Format covers) shows an address, never the key.
+	header *http.Header
+	http   *http.Client
+	engine *engine.Engine
+	cfg    clientConfig
 }
 
 // NewClient returns a Client that authenticates with apiKey. It performs no
@@ -58,9 +61,10 @@ func NewClient(apiKey string, opts ...ClientOption) (*Client, error) {
 		}
 	}
 	hc := cfg.buildHTTPClient()
+	header := cfg.baseHeader(apiKey)
 	c := &Client{
 		baseURL: cfg.baseURL,
-		header:  cfg.baseHeader(apiKey),
+		header:  &header,
 		http:    hc,
 		cfg:     cfg,
 		engine: engine.New(engine.Config{
@@ -103,12 +107,10 @@ func (c *Client) CloseIdleConnections() {
 	c.cfg.transport().CloseIdleConnections()
 }
 
-// Format renders the client without its API key, whatever the verb.
-func (c *Client) Format(f fmt.State, _ rune) {
-	if c == nil {
-		fmt.Fprint(f, "connect.Client(nil)")
-		return
-	}
+// Format renders the client without its API key, whatever the verb. Its
+// receiver is a value so that a dereferenced Client, or one held by value in
+// a struct, is redacted too; fmt prints a nil *Client as <nil>.
+func (c Client) Format(f fmt.State, _ rune) {
 	fmt.Fprintf(f, "connect.Client{BaseURL: %q, PersonaVersion: %q, APIKey: [redacted]}", c.baseURL, c.cfg.personaVersion)
 }
 

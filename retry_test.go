@@ -417,7 +417,7 @@ func TestRetryBackoffWaits(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		for range runs {
 			stamps := &rtStamps{}
-			c, rec := rtBubbleClient(t, stamps.wrap(rtStatus(503)),
+			c, rec := newBubbleClient(t, stamps.wrap(rtStatus(503)),
 				connect.WithRetryWait(lo, hi), connect.WithMaxRetries(5))
 			start := time.Now()
 			var resp connect.Response
@@ -449,7 +449,7 @@ func TestRetryBackoffWaits(t *testing.T) {
 func TestRetryBackoffCapped(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		stamps := &rtStamps{}
-		c, _ := rtBubbleClient(t, stamps.wrap(rtStatus(502)),
+		c, _ := newBubbleClient(t, stamps.wrap(rtStatus(502)),
 			connect.WithRetryWait(2*time.Second, 3*time.Second), connect.WithMaxRetries(10))
 		_, err := c.ShareTokens.Get(t.Context(), rtTokenID)
 		requireAPIError(t, err, 502)
@@ -505,7 +505,7 @@ func TestRetryServerDirectedWait(t *testing.T) {
 			t.Run(op.method+" "+tc.name, func(t *testing.T) {
 				synctest.Test(t, func(t *testing.T) {
 					stamps := &rtStamps{}
-					c, rec := rtBubbleClient(t, stamps.wrap(sequence(tc.first(), op.ok(t))), tc.opts...)
+					c, rec := newBubbleClient(t, stamps.wrap(sequence(tc.first(), op.ok(t))), tc.opts...)
 					start := time.Now()
 					var resp connect.Response
 					tok, err := op.call(t.Context(), c, connect.WithResponseInto(&resp))
@@ -526,7 +526,7 @@ func TestRetryServerDirectedWait(t *testing.T) {
 func TestRetryRateLimitedExhausted(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		stamps := &rtStamps{}
-		c, rec := rtBubbleClient(t, stamps.wrap(rtStatusWith(429, "Retry-After", "7")))
+		c, rec := newBubbleClient(t, stamps.wrap(rtStatusWith(429, "Retry-After", "7")))
 		start := time.Now()
 		_, err := c.ShareTokens.Create(t.Context(), rtCreateParams)
 		apiErr := requireAPIError(t, err, 429)
@@ -544,7 +544,7 @@ func TestRetryWaitBeyondDeadline(t *testing.T) {
 	t.Run("server hint", func(t *testing.T) {
 		for _, op := range rtOps {
 			synctest.Test(t, func(t *testing.T) {
-				c, rec := rtBubbleClient(t, rtStatusWith(429, "Retry-After", "100"))
+				c, rec := newBubbleClient(t, rtStatusWith(429, "Retry-After", "100"))
 				ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 				defer cancel()
 				start := time.Now()
@@ -564,7 +564,7 @@ func TestRetryWaitBeyondDeadline(t *testing.T) {
 	t.Run("capped hint that fits", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			stamps := &rtStamps{}
-			c, rec := rtBubbleClient(t, stamps.wrap(sequence(rtStatusWith(429, "Retry-After", "86400"),
+			c, rec := newBubbleClient(t, stamps.wrap(sequence(rtStatusWith(429, "Retry-After", "86400"),
 				respond(200, fixture(t, "sharetokens/redeemed.json")))))
 			ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
 			defer cancel()
@@ -577,7 +577,7 @@ func TestRetryWaitBeyondDeadline(t *testing.T) {
 	t.Run("backoff", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			stamps := &rtStamps{}
-			c, rec := rtBubbleClient(t, stamps.wrap(rtStatus(503)), connect.WithRetryWait(10*time.Second, 20*time.Second))
+			c, rec := newBubbleClient(t, stamps.wrap(rtStatus(503)), connect.WithRetryWait(10*time.Second, 20*time.Second))
 			ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
 			defer cancel()
 			start := time.Now()
@@ -598,9 +598,9 @@ func TestRetryCancelDuringWait(t *testing.T) {
 		name   string
 		client func(t *testing.T) (*connect.Client, *recorder)
 	}{
-		{"backoff", func(t *testing.T) (*connect.Client, *recorder) { return rtBubbleClient(t, rtStatus(503), wait) }},
+		{"backoff", func(t *testing.T) (*connect.Client, *recorder) { return newBubbleClient(t, rtStatus(503), wait) }},
 		{"server hint", func(t *testing.T) (*connect.Client, *recorder) {
-			return rtBubbleClient(t, rtStatusWith(429, "Retry-After", "30"), wait)
+			return newBubbleClient(t, rtStatusWith(429, "Retry-After", "30"), wait)
 		}},
 		{"after a transport error", func(t *testing.T) (*connect.Client, *recorder) {
 			rec := &recorder{}
@@ -681,7 +681,7 @@ func TestPacingHoldsOtherCalls(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				redeemed := fixture(t, "sharetokens/redeemed.json")
 				stamps := &rtStamps{}
-				c, rec := rtBubbleClient(t, stamps.wrap(sequence(
+				c, rec := newBubbleClient(t, stamps.wrap(sequence(
 					rtRespondWith(200, redeemed, "RateLimit-Remaining", "0", "RateLimit-Reset", "10"),
 					respond(200, redeemed))), tc.opts...)
 				start := time.Now()
@@ -735,7 +735,7 @@ func TestPacingStretchesRetryWait(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				stamps := &rtStamps{}
-				c, rec := rtBubbleClient(t, stamps.wrap(sequence(
+				c, rec := newBubbleClient(t, stamps.wrap(sequence(
 					rtStatusWith(502, "RateLimit-Remaining", "0", "RateLimit-Reset", "10"),
 					respond(200, fixture(t, "sharetokens/redeemed.json")))), tc.opts...)
 				_, err := c.ShareTokens.Get(t.Context(), rtTokenID)
@@ -752,7 +752,7 @@ func TestPacingStretchesRetryWait(t *testing.T) {
 func TestPacingBoundedByContext(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		redeemed := fixture(t, "sharetokens/redeemed.json")
-		c, rec := rtBubbleClient(t, rtRespondWith(200, redeemed, "RateLimit-Remaining", "0", "RateLimit-Reset", "10"))
+		c, rec := newBubbleClient(t, rtRespondWith(200, redeemed, "RateLimit-Remaining", "0", "RateLimit-Reset", "10"))
 		_, err := c.ShareTokens.Get(t.Context(), rtTokenID)
 		require.NoError(t, err)
 
@@ -926,23 +926,7 @@ func trimID(u string) string {
 	return u
 }
 
-// rtBubbleClient is newBubbleClient made safe for requests without a body.
-// A server always hands its handler a non-nil Request.Body, but the shared
-// handlerTransport passes the client's request as is, so recorder.wrap
-// panics on a GET (io.ReadAll of a nil Body). rtServerBody supplies the
-// http.NoBody a server would.
-func rtBubbleClient(t testing.TB, h http.Handler, opts ...connect.ClientOption) (*connect.Client, *recorder) {
-	t.Helper()
-	rec := &recorder{}
-	base := []connect.ClientOption{
-		connect.WithBaseURL("https://persona.test/api/v1"),
-		connect.WithHTTPClient(&http.Client{Transport: rtServerBody{handlerTransport{rec.wrap(h)}}}),
-	}
-	c, err := connect.NewClient(testAPIKey, append(base, opts...)...)
-	require.NoError(t, err)
-	return c, rec
-}
-
+// rtServerBody hands the next transport the non-nil body a server would.
 type rtServerBody struct{ next http.RoundTripper }
 
 func (t rtServerBody) RoundTrip(req *http.Request) (*http.Response, error) {

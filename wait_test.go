@@ -28,7 +28,7 @@ func waitPoll(t testing.TB, fixtures ...string) http.Handler {
 func TestWaitRedeemed(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		stamps := &rtStamps{}
-		c, rec := rtBubbleClient(t, stamps.wrap(waitPoll(t,
+		c, rec := newBubbleClient(t, stamps.wrap(waitPoll(t,
 			"sharetokens/pending_clone.json", "sharetokens/pending_clone.json", "sharetokens/redeemed.json")),
 			connect.WithRetryWait(time.Second, 8*time.Second))
 		start := time.Now()
@@ -63,7 +63,7 @@ func TestWaitTerminalWithoutError(t *testing.T) {
 	} {
 		t.Run(string(tc.status)+" after pending", func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				c, rec := rtBubbleClient(t, waitPoll(t, "sharetokens/pending_hydrate.json", tc.fixture))
+				c, rec := newBubbleClient(t, waitPoll(t, "sharetokens/pending_hydrate.json", tc.fixture))
 				tok, err := c.ShareTokens.Wait(t.Context(), rtTokenID)
 				require.NoError(t, err)
 				assert.Equal(t, tc.status, tok.Status)
@@ -76,7 +76,7 @@ func TestWaitTerminalWithoutError(t *testing.T) {
 		})
 		t.Run(string(tc.status)+" at once", func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				c, rec := rtBubbleClient(t, waitPoll(t, tc.fixture))
+				c, rec := newBubbleClient(t, waitPoll(t, tc.fixture))
 				start := time.Now()
 				tok, err := c.ShareTokens.Wait(t.Context(), rtTokenID)
 				require.NoError(t, err)
@@ -110,7 +110,7 @@ func TestWaitPollInterval(t *testing.T) {
 				}
 				polls[len(tc.want)] = "sharetokens/redeemed.json"
 				stamps := &rtStamps{}
-				c, rec := rtBubbleClient(t, stamps.wrap(waitPoll(t, polls...)), tc.opts...)
+				c, rec := newBubbleClient(t, stamps.wrap(waitPoll(t, polls...)), tc.opts...)
 				tok, err := c.ShareTokens.Wait(t.Context(), rtTokenID)
 				require.NoError(t, err)
 				assert.Equal(t, connect.ShareTokenStatusRedeemed, tok.Status)
@@ -127,7 +127,7 @@ func TestWaitContextEnds(t *testing.T) {
 	t.Run("deadline", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			stamps := &rtStamps{}
-			c, rec := rtBubbleClient(t, stamps.wrap(waitPoll(t, "sharetokens/pending_clone.json")),
+			c, rec := newBubbleClient(t, stamps.wrap(waitPoll(t, "sharetokens/pending_clone.json")),
 				connect.WithRetryWait(time.Second, 4*time.Second))
 			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 			defer cancel()
@@ -149,7 +149,7 @@ func TestWaitContextEnds(t *testing.T) {
 	})
 	t.Run("cancel", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			c, rec := rtBubbleClient(t, waitPoll(t, "sharetokens/pending_clone.json"),
+			c, rec := newBubbleClient(t, waitPoll(t, "sharetokens/pending_clone.json"),
 				connect.WithRetryWait(time.Second, 4*time.Second))
 			ctx, cancel := context.WithCancel(t.Context())
 			time.AfterFunc(1500*time.Millisecond, cancel)
@@ -165,7 +165,7 @@ func TestWaitContextEnds(t *testing.T) {
 	})
 	t.Run("cancel during a poll's retry wait", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			c, rec := rtBubbleClient(t, sequence(
+			c, rec := newBubbleClient(t, sequence(
 				respond(http.StatusOK, fixture(t, "sharetokens/pending_clone.json")),
 				rtStatus(503)),
 				connect.WithRetryWait(time.Second, 4*time.Second))
@@ -181,7 +181,7 @@ func TestWaitContextEnds(t *testing.T) {
 	})
 	t.Run("over before the first poll", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			c, rec := rtBubbleClient(t, waitPoll(t, "sharetokens/pending_clone.json"))
+			c, rec := newBubbleClient(t, waitPoll(t, "sharetokens/pending_clone.json"))
 			ctx, cancel := context.WithCancel(t.Context())
 			cancel()
 			_, err := c.ShareTokens.Wait(ctx, rtTokenID)
@@ -198,7 +198,7 @@ func TestWaitErrorEndsWait(t *testing.T) {
 	t.Run("404", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			stamps := &rtStamps{}
-			c, rec := rtBubbleClient(t, stamps.wrap(sequence(
+			c, rec := newBubbleClient(t, stamps.wrap(sequence(
 				respond(http.StatusOK, fixture(t, "sharetokens/pending_clone.json")),
 				respond(http.StatusNotFound, fixture(t, "errors/404.json")),
 				respond(http.StatusOK, fixture(t, "sharetokens/redeemed.json")))),
@@ -217,7 +217,7 @@ func TestWaitErrorEndsWait(t *testing.T) {
 	})
 	t.Run("transient 503 inside a poll", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			c, rec := rtBubbleClient(t, sequence(
+			c, rec := newBubbleClient(t, sequence(
 				respond(http.StatusOK, fixture(t, "sharetokens/pending_clone.json")),
 				rtStatus(503),
 				respond(http.StatusOK, fixture(t, "sharetokens/redeemed.json"))),
