@@ -81,7 +81,7 @@ func (e *Error) Error() string {
 		} else {
 			b.WriteString("; ")
 		}
-		b.WriteString(o.message())
+		b.WriteString(o.message(e.StatusCode))
 	}
 	if e.RequestID != "" {
 		b.WriteString(" (request " + e.RequestID + ")")
@@ -89,14 +89,20 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-func (o ErrorObject) message() string {
-	switch {
-	case o.Title == "":
-		return o.Detail
-	case o.Detail == "" || o.Detail == o.Title:
-		return o.Title
+// message is the object's title and detail, without a title that only
+// repeats the status ("409 Conflict: Conflict: …").
+func (o ErrorObject) message(status int) string {
+	title := o.Title
+	if o.Detail != "" && strings.EqualFold(title, http.StatusText(status)) {
+		title = ""
 	}
-	return o.Title + ": " + o.Detail
+	switch {
+	case title == "":
+		return o.Detail
+	case o.Detail == "" || o.Detail == title:
+		return title
+	}
+	return title + ": " + o.Detail
 }
 
 // Is reports whether target is the sentinel of e's status class.

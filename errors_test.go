@@ -25,24 +25,24 @@ func TestErrorStatuses(t *testing.T) {
 		retryAfter time.Duration
 	}{
 		{400, "ErrBadRequest", "Bad Request", "data.attributes.type must be a string",
-			"connect: 400 Bad Request: Bad Request: data.attributes.type must be a string (request req_TEST123)", 0},
+			"connect: 400 Bad Request: data.attributes.type must be a string (request req_TEST123)", 0},
 		{401, "ErrUnauthorized", "Must be authenticated to access this endpoint", "",
 			"connect: 401 Unauthorized: Must be authenticated to access this endpoint (request req_TEST123)", 0},
 		{403, "ErrForbidden", "Forbidden", "IP address is not permitted access to current environment",
-			"connect: 403 Forbidden: Forbidden: IP address is not permitted access to current environment (request req_TEST123)", 0},
+			"connect: 403 Forbidden: IP address is not permitted access to current environment (request req_TEST123)", 0},
 		{404, "ErrNotFound", "Record not found", "",
 			"connect: 404 Not Found: Record not found (request req_TEST123)", 0},
 		{409, "ErrConflict", "Conflict", "Resource already exists as an active resource",
-			"connect: 409 Conflict: Conflict: Resource already exists as an active resource (request req_TEST123)", 0},
+			"connect: 409 Conflict: Resource already exists as an active resource (request req_TEST123)", 0},
 		{422, "ErrUnprocessable", "Unprocessable entity", "expires-in-seconds must be between 60 and 1814400",
-			"connect: 422 Unprocessable Entity: Unprocessable entity: expires-in-seconds must be between 60 and 1814400 (request req_TEST123)", 0},
+			"connect: 422 Unprocessable Entity: expires-in-seconds must be between 60 and 1814400 (request req_TEST123)", 0},
 		// personaHeaders sends RateLimit-Reset: 42, the wait a 429 asks for.
 		{429, "ErrRateLimited", "Rate limit exceeded", "You have hit your rate limit of 300 requests / min. Please reach out to support@withpersona.com if you need this changed.",
 			"connect: 429 Too Many Requests: Rate limit exceeded: You have hit your rate limit of 300 requests / min. Please reach out to support@withpersona.com if you need this changed. (request req_TEST123)", 42 * time.Second},
 		{500, "ErrServer", "Internal server error", "",
 			"connect: 500 Internal Server Error: Internal server error (request req_TEST123)", 0},
 		{503, "ErrServer", "Service unavailable", "Please retry shortly.",
-			"connect: 503 Service Unavailable: Service unavailable: Please retry shortly. (request req_TEST123)", 0},
+			"connect: 503 Service Unavailable: Please retry shortly. (request req_TEST123)", 0},
 	}
 	for _, tt := range tests {
 		t.Run(strconv.Itoa(tt.status), func(t *testing.T) {
@@ -152,7 +152,7 @@ func TestErrorOddBodies(t *testing.T) {
 		objects int
 	}{
 		{"two error objects", 400, `{"errors":[{"title":"Bad Request","details":"a is missing"},{"title":"Bad Request","details":"b is missing"}]}`,
-			"connect: 400 Bad Request: Bad Request: a is missing; Bad Request: b is missing (request req_TEST123)", 2},
+			"connect: 400 Bad Request: a is missing; b is missing (request req_TEST123)", 2},
 		{"detail equal to title", 404, `{"errors":[{"title":"Not found","details":"Not found"}]}`,
 			"connect: 404 Not Found: Not found (request req_TEST123)", 1},
 		{"detail without title", 409, `{"errors":[{"details":"Token already redeemed"}]}`,
