@@ -159,7 +159,7 @@ func (s *Server) createConnection(c *call, r *http.Request) response {
 	}
 	for _, x := range s.conns {
 		if x.sourceOrg == c.org.ID && x.destOrg == dest && x.status != connInactive {
-			return errResp(http.StatusConflict, "A "+x.status+" connection to "+dest+" already exists: "+x.id)
+			return errResp(http.StatusConflict, "A connection to "+dest+" already exists ("+x.status+"): "+x.id)
 		}
 	}
 	conn := s.addConnectionLocked(c.org, dest, connPending, c.now)

@@ -308,7 +308,7 @@ func (s *Server) expireShareToken(c *call, r *http.Request) response {
 	case tokenExpired:
 		// Expiring an expired token changes nothing and succeeds.
 	default:
-		return errPointer("A "+t.status+" share token cannot be expired", "")
+		return errPointer("A share token in status "+t.status+" cannot be expired", "")
 	}
 	return jsonResp(http.StatusOK, document{Data: s.tokenResourceLocked(t, c.org, false)})
 }
@@ -367,7 +367,7 @@ func (s *Server) redeemShareToken(c *call, r *http.Request) response {
 			return errPointer("Field mappings are used only when hydrating; omit them to clone", "/meta/field-mappings")
 		}
 		if t.sourceType != TypeInquiry && !isVerification(t.sourceType) {
-			return errPointer("A "+t.sourceType+" share token cannot be cloned; give destination-id to hydrate",
+			return errPointer("A share token for a "+t.sourceType+" cannot be cloned; give destination-id to hydrate",
 				"/data/attributes/destination-id")
 		}
 	} else {
@@ -377,7 +377,7 @@ func (s *Server) redeemShareToken(c *call, r *http.Request) response {
 			return errPointer("data.attributes.destination_id is not found", "/data/attributes/destination-id")
 		}
 		if !hasFields(t.sourceType) {
-			return errPointer("A "+t.sourceType+" share token cannot hydrate; omit destination-id to clone",
+			return errPointer("A share token for a "+t.sourceType+" cannot hydrate; omit destination-id to clone",
 				"/data/attributes/destination-id")
 		}
 		if !hasFields(dst.Type) {
