@@ -377,7 +377,9 @@ func (d *memoryDeduper) sweep(now time.Time) {
 // It accepts POST only (405 otherwise), reads the body through a cap (413
 // past it), verifies the signature (400 when missing, 401 when malformed,
 // wrong or stale, without saying which secret failed), drops repeated event
-// ids (200 without calling handle), and calls handle with the event.
+// ids (200 without calling handle; 409, so that Persona retries, while the
+// first delivery is still being handled in this process), and calls handle
+// with the event.
 //
 // A nil error from handle answers 200; an error answers 500, so that Persona
 // delivers the event again later. Persona waits 5 seconds for the answer:
@@ -396,6 +398,9 @@ type webhookHandler struct {
 	cfg     webhookConfig
 	secrets []string
 	handle  func(context.Context, *WebhookEvent) error
+
+	mu       sync.Mutex
+	inFlight map[string]struct{} // events this process is handling now
 }
 
 func (h *webhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -435,6 +440,13 @@ func (h *webhookHandler) dispatch(ctx context.Context, w http.ResponseWriter, ev
 		http.Error(w, "connect: NewWebhookHandler was given a nil handle func", http.StatusInternalServerError)
 		return
 	}
+	if !h.begin(ev.ID) {
+		// The first delivery may still fail; a 200 here would tell Persona
+		// that the event needs no retry.
+		http.Error(w, "event is being handled; retry later", http.StatusConflict)
+		return
+	}
+	defer h.end(ev.ID)
 	first, err := h.cfg.deduper.Claim(ctx, ev.ID)
 	if err != nil {
 		http.Error(w, "deduplication failed", http.StatusInternalServerError)
@@ -460,4 +472,25 @@ func (h *webhookHandler) dispatch(ctx context.Context, w http.ResponseWriter, ev
 	}
 	handled = true
 	w.WriteHeader(http.StatusOK)
+}
+
+// begin marks an event as in flight in this process, and reports false when
+// it already was.
+func (h *webhookHandler) begin(id string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, busy := h.inFlight[id]; busy {
+		return false
+	}
+	if h.inFlight == nil {
+		h.inFlight = make(map[string]struct{})
+	}
+	h.inFlight[id] = struct{}{}
+	return true
+}
+
+func (h *webhookHandler) end(id string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.inFlight, id)
 }

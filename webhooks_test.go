@@ -884,9 +884,16 @@ func TestWebhookHandlerConcurrentRepeats(t *testing.T) {
 	close(start)
 	wg.Wait()
 	close(codes)
+	ok := 0
 	for code := range codes {
-		assert.Equal(t, http.StatusOK, code)
+		// A repeat that overlaps the first delivery gets 409 so that
+		// Persona retries it; any other repeat gets 200.
+		assert.Contains(t, []int{http.StatusOK, http.StatusConflict}, code)
+		if code == http.StatusOK {
+			ok++
+		}
 	}
+	assert.GreaterOrEqual(t, ok, len(bodies))
 	assert.Equal(t, len(bodies), calls.count(), "each event handled exactly once")
 	seen := map[string]int{}
 	for _, ev := range calls.snapshot() {
@@ -895,6 +902,33 @@ func TestWebhookHandlerConcurrentRepeats(t *testing.T) {
 	for id, k := range seen {
 		assert.Equal(t, 1, k, id)
 	}
+}
+
+func TestWebhookHandlerRepeatDuringFailingDelivery(t *testing.T) {
+	// A repeat that arrives while the first delivery runs must not be
+	// acknowledged: if the first then fails, Persona must still retry.
+	release := make(chan struct{})
+	entered := make(chan struct{})
+	var calls atomic.Int32
+	h := connect.NewWebhookHandler([]string{whSecret}, func(context.Context, *connect.WebhookEvent) error {
+		if calls.Add(1) == 1 {
+			close(entered)
+			<-release
+			return errors.New("database down")
+		}
+		return nil
+	}, whClock())
+	body := webhookFixture(t, webhookFixtureNames[0])
+	first := make(chan int)
+	go func() {
+		first <- deliverWebhook(t, h, http.MethodPost, body, whGroup(whSecret, whNow, body)).Code
+	}()
+	<-entered
+	assert.Equal(t, http.StatusConflict, deliverWebhook(t, h, http.MethodPost, body, whGroup(whSecret, whNow, body)).Code)
+	close(release)
+	assert.Equal(t, http.StatusInternalServerError, <-first)
+	assert.Equal(t, http.StatusOK, deliverWebhook(t, h, http.MethodPost, body, whGroup(whSecret, whNow, body)).Code)
+	assert.Equal(t, int32(2), calls.Load(), "the redelivery after the failure is handled")
 }
 
 // recordingDeduper is a WebhookDeduper backed by a map, recording its calls.
