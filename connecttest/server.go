@@ -43,6 +43,8 @@ type Server struct {
 	faults   []*faultState
 	requests []RecordedRequest
 	stats    Stats
+
+	wh webhookState // webhooks.go
 }
 
 // An Option configures a Server.
@@ -55,6 +57,7 @@ type config struct {
 	rlWindow    time.Duration
 	listener    net.Listener
 	peekFull    []string
+	webhooks    webhookConfig
 }
 
 // WithClock makes the server measure time on c: expiry, the redeem delay,
@@ -134,6 +137,7 @@ func NewServer(opts ...Option) *Server {
 	for _, n := range cfg.peekFull {
 		s.peekFull[n] = true
 	}
+	s.initWebhooks(cfg.webhooks)
 	s.mux = s.routes()
 	s.ts = httptest.NewUnstartedServer(http.HandlerFunc(s.serveHTTP))
 	if cfg.listener != nil {
@@ -145,12 +149,14 @@ func NewServer(opts ...Option) *Server {
 	return s
 }
 
-// Close shuts the server down, interrupting injected delays, and waits for
-// every request in flight to finish. It leaves no goroutine behind. Close
-// may be called more than once.
+// Close shuts the server down, interrupting injected delays and webhook
+// deliveries (attempts in flight and waits between retries; nothing more
+// is sent), and waits for every request in flight to finish. It leaves no
+// goroutine behind. Close may be called more than once.
 func (s *Server) Close() {
 	s.closeOnce.Do(func() {
 		close(s.closed)
+		s.closeWebhooks()
 		s.ts.Close()
 	})
 }

@@ -153,6 +153,7 @@ func (s *Server) completeLocked(t *shareToken) {
 		dst.HydratedFrom, dst.ShareTokenID, dst.UpdatedAt = src.ID, t.id, at
 	}
 	t.status, t.redeemedAt, t.updatedAt = tokenRedeemed, at, at
+	s.tokenEventLocked(t, "redeemed", at)
 }
 
 type shareTokenResource struct {
@@ -275,6 +276,7 @@ func (s *Server) createShareToken(c *call, r *http.Request) response {
 	}
 	s.tokens[t.id] = t
 	s.stats.ShareTokensCreated++
+	s.tokenEventLocked(t, "created", c.now)
 	return jsonResp(http.StatusCreated, document{Data: s.tokenResourceLocked(t, c.org, false)})
 }
 
@@ -389,5 +391,6 @@ func (s *Server) redeemShareToken(c *call, r *http.Request) response {
 	t.destID, t.destType, t.mappings = destID, destType, mappings
 	t.completeAt = c.now.Add(s.redeemDelay)
 	s.stats.Redemptions++
+	s.scheduleCompletionLocked(t)
 	return jsonResp(http.StatusAccepted, document{Data: s.tokenResourceLocked(t, c.org, false)})
 }
