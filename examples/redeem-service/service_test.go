@@ -46,6 +46,17 @@ func newFixture(t *testing.T, fakeOpts []connecttest.Option, cfgOpts ...func(*co
 // startService runs a redeem-service as bank; Cleanup shuts it down.
 func (f *fixture) startService(t *testing.T, cfgOpts ...func(*config)) (*service, *httptest.Server) {
 	t.Helper()
+	web := httptest.NewUnstartedServer(nil)
+	return f.serveOn(t, web, cfgOpts...), web
+}
+
+// serveOn runs a redeem-service as bank on web, a server made with
+// httptest.NewUnstartedServer: its address is known before the service
+// exists, so that a webhook can be registered for it and its secret rotated
+// first. Cleanup shuts both down.
+func (f *fixture) serveOn(t *testing.T, web *httptest.Server, cfgOpts ...func(*config)) *service {
+	t.Helper()
+	t.Cleanup(web.Close) // an unstarted server still holds its listener
 	cfg := config{
 		APIKey: f.bank.APIKey, BaseURL: f.fake.URL, WebhookSecrets: []string{testWebhookSecret},
 		WaitTimeout:   5 * time.Second,
@@ -56,12 +67,13 @@ func (f *fixture) startService(t *testing.T, cfgOpts ...func(*config)) (*service
 	}
 	svc, err := newService(cfg)
 	require.NoError(t, err)
-	web := httptest.NewServer(svc)
+	web.Config.Handler = svc
+	web.Start()
 	t.Cleanup(func() {
 		web.Close()
 		assert.NoError(t, svc.Shutdown(context.Background()))
 	})
-	return svc, web
+	return svc
 }
 
 func (f *fixture) client(t *testing.T, org *connecttest.Organization) *connect.Client {
