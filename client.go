@@ -69,6 +69,7 @@ func NewClient(apiKey string, opts ...ClientOption) (*Client, error) {
 		cfg:     cfg,
 		engine: engine.New(engine.Config{
 			HTTPClient:       hc,
+			Timeout:          cfg.timeout,
 			MaxRetries:       cfg.maxRetries,
 			RetryWaitMin:     cfg.retryWaitMin,
 			RetryWaitMax:     cfg.retryWaitMax,

@@ -1,6 +1,8 @@
 package connect
 
 import (
+	"context"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -190,8 +192,8 @@ func (c *clientConfig) buildHTTPClient() *http.Client {
 			c.roundTripper = defaultTransport()
 		}
 	}
-	hc.Transport = keepIdle{c.roundTripper}
-	hc.Timeout = c.timeout
+	hc.Transport = attemptTransport{rt: c.roundTripper, timeout: c.timeout}
+	hc.Timeout = 0 // attemptTransport bounds each attempt instead
 	hc.CheckRedirect = refuseRedirect
 	return &hc
 }
@@ -217,10 +219,43 @@ func defaultTransport() *http.Transport {
 	return t
 }
 
-// keepIdle hides the transport's CloseIdleConnections from retryablehttp,
-// which calls it after every call that gave up; on a shared client that
-// would close the connections of every other goroutine too.
-type keepIdle struct{ http.RoundTripper }
+// attemptTransport is what the client's http.Client sends each attempt
+// through. It bounds the attempt by WithTimeout, reading the body included,
+// with a context deadline that ends when the body is closed. (Setting
+// http.Client.Timeout instead would cost, on any wrapped transport, a
+// goroutine, a timer and two channels per request: net/http enforces the
+// timeout that way on transports it does not know.)
+//
+// Its method set also hides the transport's CloseIdleConnections from
+// retryablehttp, which calls it after every call that gave up; on a shared
+// client that would close the connections of every other goroutine too.
+type attemptTransport struct {
+	rt      http.RoundTripper
+	timeout time.Duration
+}
+
+func (t attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx, cancel := context.WithTimeout(req.Context(), t.timeout)
+	resp, err := t.rt.RoundTrip(req.WithContext(ctx))
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+// cancelOnClose ends an attempt's deadline once its body is closed.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
+}
 
 // refuseRedirect returns a 3xx as the response: the API never redirects, and
 // following one could carry the Authorization header to another host.

@@ -1,7 +1,7 @@
 package engine
 
 import (
-	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -31,17 +31,44 @@ func (c *call) readBody(resp *http.Response) error {
 	if resp.ContentLength > limit {
 		return &BodyTooLargeError{StatusCode: resp.StatusCode, Limit: limit}
 	}
-	var buf bytes.Buffer
-	if resp.ContentLength > 0 {
-		buf.Grow(int(resp.ContentLength) + bytes.MinRead)
-	}
-	n, err := buf.ReadFrom(io.LimitReader(resp.Body, limit+1))
+	body, err := readCapped(resp.Body, limit, resp.ContentLength)
 	if err != nil {
+		if errors.Is(err, errOverLimit) {
+			return &BodyTooLargeError{StatusCode: resp.StatusCode, Limit: limit}
+		}
 		return fmt.Errorf("reading %d response body: %w", resp.StatusCode, err)
 	}
-	if n > limit {
-		return &BodyTooLargeError{StatusCode: resp.StatusCode, Limit: limit}
-	}
-	c.body = buf.Bytes()
+	c.body = body
 	return nil
+}
+
+var errOverLimit = errors.New("over the limit")
+
+// readCapped reads r to EOF, and fails with errOverLimit as soon as more
+// than limit bytes arrive. A known size (a Content-Length, -1 if unknown)
+// sizes the buffer exactly, with one spare byte so that the EOF is seen
+// without growing it: one allocation for the body, none for the reader.
+func readCapped(r io.Reader, limit, size int64) ([]byte, error) {
+	n := int64(512)
+	if size >= 0 {
+		n = min(size, limit) + 1
+	}
+	b := make([]byte, 0, n)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		// Never ask for more than one byte past the limit.
+		m, err := r.Read(b[len(b):min(int64(cap(b)), limit+1)])
+		b = b[:len(b)+m]
+		if int64(len(b)) > limit {
+			return nil, errOverLimit
+		}
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 }

@@ -24,6 +24,7 @@ type call struct {
 	bodyRead     bool
 	body         []byte
 	nextWait     time.Duration
+	pacedWait    time.Duration // the part of nextWait that is rate-limit pacing
 }
 
 func newCall(e *Engine, r *Request) *call {
@@ -37,6 +38,7 @@ func newCall(e *Engine, r *Request) *call {
 		CheckRetry:     c.checkRetry,
 		Backoff:        c.backoff,
 		ErrorHandler:   c.giveUp,
+		PrepareRetry:   c.pace,
 	}
 	return c
 }
@@ -52,6 +54,14 @@ func (c *call) attemptStarted(_ retryablehttp.Logger, _ *http.Request, _ int) {
 // same attempt once readBody has run; the decision then only concerns errors
 // from reading the body.
 func (c *call) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
+	if !c.bodyRead {
+		// The attempt has its outcome: it no longer counts as in flight,
+		// and its rate-limit headers update the pacer.
+		c.engine.pacer.done()
+		if resp != nil {
+			c.engine.pacer.observe(resp.Header, time.Now())
+		}
+	}
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		if err == nil {
 			err = ctxErr
@@ -75,12 +85,16 @@ func (c *call) checkRetry(ctx context.Context, resp *http.Response, err error) (
 	return true, nil
 }
 
-// observe feeds the pacer and the log with what one attempt produced.
+// pace holds a retry until the rate-limit pacing admits it.
+// The wait before it may already have held for pacing: the two together
+// stay within MaxRateLimitWait.
+func (c *call) pace(req *http.Request) error {
+	return c.engine.pacer.acquire(req.Context(), max(c.engine.cfg.MaxRateLimitWait-c.pacedWait, 0))
+}
+
+// observe logs what one attempt produced.
 func (c *call) observe(ctx context.Context, resp *http.Response, err error) {
 	now := time.Now()
-	if resp != nil {
-		c.engine.pacer.observe(resp.Header, now)
-	}
 	log := c.engine.cfg.Logger
 	if log == nil || !log.Enabled(ctx, slog.LevelDebug) {
 		return
@@ -106,6 +120,7 @@ func (c *call) observe(ctx context.Context, resp *http.Response, err error) {
 func (c *call) waitBefore(resp *http.Response) time.Duration {
 	cfg := &c.engine.cfg
 	now := time.Now()
+	c.pacedWait = 0
 	if resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
 		if hint, ok := ServerWait(resp.Header, resp.StatusCode, now); ok {
 			return min(hint, cfg.MaxRateLimitWait)
@@ -114,6 +129,7 @@ func (c *call) waitBefore(resp *http.Response) time.Duration {
 	wait := backoff(cfg.RetryWaitMin, cfg.RetryWaitMax, c.attempts-1)
 	if paced := min(c.engine.pacer.remaining(now), cfg.MaxRateLimitWait); paced > wait {
 		wait = paced
+		c.pacedWait = paced
 	}
 	return wait
 }

@@ -19,9 +19,12 @@ import (
 // Config holds the policy knobs of an Engine. The zero value is not useful;
 // the root package fills every field.
 type Config struct {
-	// HTTPClient sends each attempt. Its Timeout bounds one attempt, its
-	// CheckRedirect must refuse redirects.
+	// HTTPClient sends each attempt. Its transport bounds one attempt by
+	// Timeout, its CheckRedirect must refuse redirects.
 	HTTPClient *http.Client
+	// Timeout is the per-attempt timeout, named in the error of an attempt
+	// that ran out of it.
+	Timeout time.Duration
 	// MaxRetries is how many times a failed attempt may be repeated.
 	MaxRetries int
 	// RetryWaitMin and RetryWaitMax bound the backoff between attempts.
@@ -70,9 +73,6 @@ func New(cfg Config) *Engine {
 // is non-nil only when no usable response arrived (transport failure, body
 // over the cap, cancelled context); Attempts is reported in both cases.
 func (e *Engine) Do(ctx context.Context, r *Request) (*Result, error) {
-	if err := e.pacer.hold(ctx, e.cfg.MaxRateLimitWait); err != nil {
-		return &Result{}, err
-	}
 	c := newCall(e, r)
 	req, err := retryablehttp.NewRequestWithContext(ctx, r.Method, r.URL, bodyArg(r.Body))
 	if err != nil {
@@ -82,6 +82,11 @@ func (e *Engine) Do(ctx context.Context, r *Request) (*Result, error) {
 		req.Header[k] = v
 	}
 	req.SetResponseHandler(c.readBody)
+	// The pacer admits the first attempt here and each retry in
+	// PrepareRetry; checkRetry reports every attempt's outcome back.
+	if err := e.pacer.acquire(ctx, e.cfg.MaxRateLimitWait); err != nil {
+		return &Result{}, err
+	}
 	resp, err := c.rc.Do(req)
 	res := &Result{Attempts: c.attempts}
 	if err != nil {
@@ -107,7 +112,7 @@ func bodyArg(b []byte) any {
 func (e *Engine) explain(ctx context.Context, err error) error {
 	var netErr net.Error
 	if ctx.Err() == nil && errors.As(err, &netErr) && netErr.Timeout() {
-		return fmt.Errorf("attempt timed out after %s (WithTimeout): %w", e.cfg.HTTPClient.Timeout, err)
+		return fmt.Errorf("attempt timed out after %s (WithTimeout): %w", e.cfg.Timeout, err)
 	}
 	return err
 }

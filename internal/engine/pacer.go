@@ -4,57 +4,125 @@ import (
 	"context"
 	"net/http"
 	"strconv"
-	"sync/atomic"
+	"sync"
 	"time"
 )
 
-// pacer holds every call of one client once the server has said that no
-// request is left in the current rate-limit window, until that window ends.
-// Spending requests on certain 429s would only lengthen the wait.
+// pacer spaces the attempts of every call of one client so that they stay
+// within the server's rate-limit window instead of spending requests on
+// certain 429s. It keeps an estimate of the requests left in the window and
+// of when the window ends, both from the responses' RateLimit-Remaining and
+// RateLimit-Reset: the count is the lowest any response of the window
+// reported, less the attempts in flight when it was observed (the server may
+// not have counted them yet), less the attempts started since. Responses
+// arrive out of order, so a higher count later is not believed until the
+// window is over. While the estimate is zero, attempts hold until the
+// window's end; after it, nothing is known until the next response.
 type pacer struct {
-	until atomic.Int64 // unix nanoseconds; zero or past means go
+	mu       sync.Mutex
+	end      time.Time // when the window the estimate belongs to resets
+	left     int       // requests left in the window, as estimated
+	known    bool      // left and end describe a window that has not ended
+	inflight int       // attempts started whose outcome is not observed yet
 }
 
-// observe records the end of the window when a response reports that it is
-// exhausted.
+// observe takes the server's word on the window from a response's headers.
+// A response that says the window is spent never moves its end earlier.
 func (p *pacer) observe(h http.Header, now time.Time) {
-	if h.Get("RateLimit-Remaining") != "0" {
+	// Canonical spellings (Ratelimit-…): Get would allocate to canonicalize
+	// RateLimit-…, and observe runs on every response.
+	remaining, err := strconv.Atoi(h.Get("Ratelimit-Remaining"))
+	if err != nil || remaining < 0 {
 		return
 	}
-	secs, err := strconv.ParseInt(h.Get("RateLimit-Reset"), 10, 64)
+	secs, err := strconv.ParseInt(h.Get("Ratelimit-Reset"), 10, 64)
 	if err != nil || secs <= 0 {
 		return
 	}
-	end := now.Add(seconds(secs)).UnixNano()
-	for {
-		cur := p.until.Load()
-		if cur >= end || p.until.CompareAndSwap(cur, end) {
-			return
+	end := now.Add(seconds(secs))
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	left := max(remaining-p.inflight, 0)
+	switch {
+	case !p.known || !now.Before(p.end):
+		p.known, p.end, p.left = true, end, left
+	default:
+		p.left = min(p.left, left)
+		if remaining == 0 && end.After(p.end) {
+			p.end = end
 		}
 	}
 }
 
-// remaining is how long calls must still hold.
-func (p *pacer) remaining(now time.Time) time.Duration {
-	until := p.until.Load()
-	if until == 0 {
-		return 0
-	}
-	return max(time.Unix(0, until).Sub(now), 0)
+// done records that an attempt started by acquire has an outcome: its
+// response (to be observed next) or a transport error.
+func (p *pacer) done() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.inflight = max(p.inflight-1, 0)
 }
 
-// hold blocks until the window resets, for at most limit, or until ctx ends.
+// remaining is how long attempts must still hold.
+func (p *pacer) remaining(now time.Time) time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.waitLocked(now)
+}
+
+func (p *pacer) waitLocked(now time.Time) time.Duration {
+	if !p.known {
+		return 0
+	}
+	if !now.Before(p.end) {
+		p.known = false // the window is over: nothing is known of the next
+		return 0
+	}
+	if p.left > 0 {
+		return 0
+	}
+	return p.end.Sub(now)
+}
+
+// acquire blocks until an attempt may be sent, for at most limit in all, or
+// until ctx ends, and then counts the attempt as in flight: every nil return
+// must be followed by done once the attempt has an outcome.
+func (p *pacer) acquire(ctx context.Context, limit time.Duration) error {
+	var giveUp time.Time // when the hold has lasted limit
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		p.mu.Lock()
+		now := time.Now()
+		if giveUp.IsZero() {
+			giveUp = now.Add(limit)
+		}
+		wait := min(p.waitLocked(now), giveUp.Sub(now))
+		if wait <= 0 {
+			if p.known && p.left > 0 {
+				p.left--
+			}
+			p.inflight++
+			p.mu.Unlock()
+			return nil
+		}
+		p.mu.Unlock()
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// hold is acquire followed by done: it waits as acquire does without
+// counting an attempt.
 func (p *pacer) hold(ctx context.Context, limit time.Duration) error {
-	wait := min(p.remaining(time.Now()), limit)
-	if wait <= 0 {
-		return ctx.Err()
+	if err := p.acquire(ctx, limit); err != nil {
+		return err
 	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	p.done()
+	return nil
 }

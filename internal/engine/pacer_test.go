@@ -161,3 +161,34 @@ func TestPacerHold(t *testing.T) {
 		})
 	})
 }
+
+// TestPacerCountsInFlight: the attempts admitted since a response count
+// against its RateLimit-Remaining, the attempts in flight when it is
+// observed too, and a higher count observed later in the same window (a
+// response that was overtaken) is not believed.
+func TestPacerCountsInFlight(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var p pacer
+		start := time.Now()
+		p.observe(rateHeader("3", "10"), start)
+		for range 3 {
+			require.NoError(t, p.acquire(t.Context(), time.Minute))
+		}
+		assert.Zero(t, time.Since(start), "three requests were left")
+		// Two of them answer; the third is still in flight when a response
+		// says one request is left: the third may take it.
+		p.done()
+		p.done()
+		p.observe(rateHeader("1", "10"), start)
+		assert.Equal(t, 10*time.Second, p.remaining(start), "1 left, 1 in flight: none to spend")
+		p.observe(rateHeader("5", "10"), start)
+		assert.Equal(t, 10*time.Second, p.remaining(start), "an overtaken response raised the count")
+		require.NoError(t, p.acquire(t.Context(), time.Minute))
+		assert.Equal(t, 10*time.Second, time.Since(start), "the fourth attempt waited for the window")
+		p.done()
+		p.done()
+		// A new window: its first response is believed.
+		p.observe(rateHeader("7", "10"), time.Now())
+		assert.Zero(t, p.remaining(time.Now()))
+	})
+}
