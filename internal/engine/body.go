@@ -18,10 +18,10 @@ func (e *BodyTooLargeError) Error() string {
 	return fmt.Sprintf("%d response body exceeds the %d-byte limit", e.StatusCode, e.Limit)
 }
 
-// readBody reads and closes the final response's body through the cap that
+// readFinalBody reads and closes the final response's body through the cap that
 // its status calls for. An error reading it is a transport error, and may be
 // retried like one.
-func (c *call) readBody(resp *http.Response) error {
+func (c *call) readFinalBody(resp *http.Response) error {
 	c.bodyRead = true
 	defer resp.Body.Close()
 	limit := c.engine.cfg.MaxErrorBodySize

@@ -77,7 +77,7 @@ func TestReadBodyWithinCap(t *testing.T) {
 				cl = int64(tc.size)
 			}
 			resp, b := bodyResp(tc.status, cl, bytes.NewReader(payload))
-			require.NoError(t, c.readBody(resp))
+			require.NoError(t, c.readFinalBody(resp))
 			assert.Equal(t, payload, append([]byte{}, c.body...))
 			assert.True(t, b.closed)
 			assert.True(t, c.bodyRead)
@@ -103,7 +103,7 @@ func TestReadBodyOverCap(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := bodyCall(100, 10)
 			resp, b := bodyResp(tc.status, tc.cl, tc.body)
-			err := c.readBody(resp)
+			err := c.readFinalBody(resp)
 			var tooLarge *BodyTooLargeError
 			require.ErrorAs(t, err, &tooLarge)
 			assert.Equal(t, tc.status, tooLarge.StatusCode)
@@ -122,7 +122,7 @@ func TestReadBodyOverCap(t *testing.T) {
 func TestReadBodyDeclaredTooLarge(t *testing.T) {
 	c := bodyCall(16<<20, 1<<20)
 	resp, b := bodyResp(200, 16<<20+1, endless{})
-	err := c.readBody(resp)
+	err := c.readFinalBody(resp)
 	var tooLarge *BodyTooLargeError
 	require.ErrorAs(t, err, &tooLarge)
 	assert.Equal(t, "200 response body exceeds the 16777216-byte limit", err.Error())
@@ -130,7 +130,7 @@ func TestReadBodyDeclaredTooLarge(t *testing.T) {
 	assert.True(t, b.closed)
 
 	resp, b = bodyResp(422, 1<<20+1, endless{})
-	err = c.readBody(resp)
+	err = c.readFinalBody(resp)
 	require.ErrorAs(t, err, &tooLarge)
 	assert.Equal(t, "422 response body exceeds the 1048576-byte limit", err.Error())
 	assert.Zero(t, b.read)
@@ -142,7 +142,7 @@ func TestReadBodyDeclaredTooLarge(t *testing.T) {
 func TestReadBodyTruncated(t *testing.T) {
 	c := bodyCall(100, 10)
 	resp, b := bodyResp(200, 50, failingReader{strings.NewReader("partial")})
-	err := c.readBody(resp)
+	err := c.readFinalBody(resp)
 	require.Error(t, err)
 	assert.True(t, errors.Is(err, io.ErrUnexpectedEOF))
 	assert.Contains(t, err.Error(), "reading 200 response body")

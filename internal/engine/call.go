@@ -10,14 +10,23 @@ import (
 	"github.com/hashicorp/go-retryablehttp"
 )
 
-// call is the state of one Engine.Do: the attempt count, the wait chosen for
-// the next attempt and the body of the final response. retryablehttp calls
-// its methods from a single goroutine, so it needs no locking.
+// call is one Engine.Do in progress: the retryablehttp client whose hooks
+// are its methods, and the call's state. retryablehttp calls the hooks from
+// a single goroutine, so it needs no locking. Calls are pooled by their
+// Engine: the client and its five hooks are built once per call value, not
+// once per request.
 type call struct {
-	engine *Engine
+	engine   *Engine
+	rc       retryablehttp.Client
+	readBody retryablehttp.ResponseHandlerFunc // c.readFinalBody, bound once
+	callState
+}
+
+// callState is what one request sets; reset clears all of it at once, so a
+// field added here cannot leak from one request into the next.
+type callState struct {
 	method string
 	path   string
-	rc     retryablehttp.Client
 
 	attempts     int
 	attemptStart time.Time
@@ -27,8 +36,8 @@ type call struct {
 	pacedWait    time.Duration // the part of nextWait that is rate-limit pacing
 }
 
-func newCall(e *Engine, r *Request) *call {
-	c := &call{engine: e, method: r.Method, path: r.Path}
+func newCall(e *Engine) *call {
+	c := &call{engine: e}
 	c.rc = retryablehttp.Client{
 		HTTPClient:     e.cfg.HTTPClient,
 		RetryWaitMin:   e.cfg.RetryWaitMin,
@@ -40,7 +49,25 @@ func newCall(e *Engine, r *Request) *call {
 		ErrorHandler:   c.giveUp,
 		PrepareRetry:   c.pace,
 	}
+	c.readBody = c.readFinalBody
 	return c
+}
+
+// getCall takes a call from the pool, or makes one, for request r.
+func (e *Engine) getCall(r *Request) *call {
+	c, ok := e.calls.Get().(*call)
+	if !ok {
+		c = newCall(e)
+	}
+	c.method, c.path = r.Method, r.Path
+	return c
+}
+
+// putCall returns a finished call to the pool. Nothing may hold c after: its
+// body has been handed to the Result already.
+func (e *Engine) putCall(c *call) {
+	c.callState = callState{}
+	e.calls.Put(c)
 }
 
 func (c *call) attemptStarted(_ retryablehttp.Logger, _ *http.Request, _ int) {
@@ -51,7 +78,7 @@ func (c *call) attemptStarted(_ retryablehttp.Logger, _ *http.Request, _ int) {
 
 // checkRetry decides, after each attempt, whether another one follows, and
 // if so how long to wait first. retryablehttp calls it a second time for the
-// same attempt once readBody has run; the decision then only concerns errors
+// same attempt once readFinalBody has run; the decision then only concerns errors
 // from reading the body.
 func (c *call) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
 	if !c.bodyRead {

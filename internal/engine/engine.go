@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
@@ -61,6 +62,7 @@ type Result struct {
 type Engine struct {
 	cfg   Config
 	pacer pacer
+	calls sync.Pool // of *call, see getCall
 }
 
 // New returns an Engine with the given configuration.
@@ -73,7 +75,8 @@ func New(cfg Config) *Engine {
 // is non-nil only when no usable response arrived (transport failure, body
 // over the cap, cancelled context); Attempts is reported in both cases.
 func (e *Engine) Do(ctx context.Context, r *Request) (*Result, error) {
-	c := newCall(e, r)
+	c := e.getCall(r)
+	defer e.putCall(c)
 	req, err := retryablehttp.NewRequestWithContext(ctx, r.Method, r.URL, bodyArg(r.Body))
 	if err != nil {
 		return &Result{}, err
