@@ -203,6 +203,7 @@ func BenchmarkParallelGet(b *testing.B) {
 			srv.ResetCounts()
 			b.ReportAllocs()
 			b.ResetTimer()
+			cpu0 := processCPU()
 			var next atomic.Int64
 			var failed atomic.Value
 			var wg sync.WaitGroup
@@ -222,6 +223,10 @@ func BenchmarkParallelGet(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.ReportMetric(float64(srv.Conns()), "conns")
+			// CPU time of the whole process (client and server) per call: on
+			// two shared cores throughput follows it, and unlike wall time it
+			// does not count waiting for the scheduler.
+			b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
 			closeIdle()
 		}
 		b.Run(fmt.Sprintf("g=%d/impl=baseline", g), func(b *testing.B) {
