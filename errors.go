@@ -157,6 +157,7 @@ type ValidationError struct {
 	Reason string
 }
 
+// Error reads like "connect: invalid ConnectionID: is required".
 func (e *ValidationError) Error() string {
 	return fmt.Sprintf("connect: invalid %s: %s", e.Field, e.Reason)
 }

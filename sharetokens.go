@@ -315,6 +315,7 @@ type WaitError struct {
 	Err        error
 }
 
+// Error names the token, its last status and the context's error.
 func (e *WaitError) Error() string {
 	return "connect: waiting for share token " + e.ID + " (last status " + string(e.LastStatus) + "): " + e.Err.Error()
 }
