@@ -39,7 +39,6 @@ type Client struct {
 	// It sits behind a pointer so that printing a Client value (not just a
 	// *Client, which Format covers) shows an address, never the key.
 	header *http.Header
-	http   *http.Client
 	engine *engine.Engine
 	cfg    clientConfig
 }
@@ -65,7 +64,6 @@ func NewClient(apiKey string, opts ...ClientOption) (*Client, error) {
 	c := &Client{
 		baseURL: cfg.baseURL,
 		header:  &header,
-		http:    hc,
 		cfg:     cfg,
 		engine: engine.New(engine.Config{
 			HTTPClient:       hc,

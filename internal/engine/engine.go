@@ -39,7 +39,8 @@ type Config struct {
 }
 
 // Request is one logical call. Body is sent on every attempt unchanged, and
-// so is Header, Idempotency-Key included.
+// so is Header, Idempotency-Key included. Do takes Header over: the caller
+// must not use or change it afterwards.
 type Request struct {
 	Method string
 	URL    string
@@ -81,9 +82,7 @@ func (e *Engine) Do(ctx context.Context, r *Request) (*Result, error) {
 	if err != nil {
 		return &Result{}, err
 	}
-	for k, v := range r.Header {
-		req.Header[k] = v
-	}
+	req.Header = r.Header // built for this call alone: no copy needed
 	req.SetResponseHandler(c.readBody)
 	// The pacer admits the first attempt here and each retry in
 	// PrepareRetry; checkRetry reports every attempt's outcome back.

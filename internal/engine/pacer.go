@@ -116,13 +116,3 @@ func (p *pacer) acquire(ctx context.Context, limit time.Duration) error {
 		}
 	}
 }
-
-// hold is acquire followed by done: it waits as acquire does without
-// counting an attempt.
-func (p *pacer) hold(ctx context.Context, limit time.Duration) error {
-	if err := p.acquire(ctx, limit); err != nil {
-		return err
-	}
-	p.done()
-	return nil
-}

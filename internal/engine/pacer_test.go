@@ -192,3 +192,13 @@ func TestPacerCountsInFlight(t *testing.T) {
 		assert.Zero(t, p.remaining(time.Now()))
 	})
 }
+
+// hold is acquire followed by done: it waits as acquire does without
+// counting an attempt, which is what these tests look at.
+func (p *pacer) hold(ctx context.Context, limit time.Duration) error {
+	if err := p.acquire(ctx, limit); err != nil {
+		return err
+	}
+	p.done()
+	return nil
+}
