@@ -146,9 +146,17 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	if out == nil {
 		return nil
 	}
+	unexpected := func(reason string, err error) error {
+		return &UnexpectedResponseError{Method: method, Path: path, StatusCode: res.StatusCode,
+			RequestID: res.Header.Get("Request-Id"), Reason: reason, Err: err}
+	}
 	if err := json.Unmarshal(res.Body, out); err != nil {
-		return fmt.Errorf("connect: %s %s: malformed %d response body (request %s): %w",
-			method, path, res.StatusCode, res.Header.Get("Request-Id"), err)
+		return unexpected("malformed body: "+err.Error(), err)
+	}
+	if c, ok := out.(checkedDocument); ok {
+		if reason := c.check(); reason != "" {
+			return unexpected(reason, nil)
+		}
 	}
 	return nil
 }

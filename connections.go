@@ -121,7 +121,7 @@ func (s *ConnectionsService) List(ctx context.Context, params *ConnectionListPar
 	if err != nil {
 		return nil, err
 	}
-	var doc listDocument[connectionResource]
+	doc := listDocument[connectionResource]{want: typeConnection}
 	if err := s.client.do(ctx, http.MethodGet, "/connect/connections", q, nil, &doc, opts); err != nil {
 		return nil, err
 	}
@@ -148,7 +148,7 @@ func (s *ConnectionsService) All(ctx context.Context, params *ConnectionListPara
 }
 
 func (s *ConnectionsService) send(ctx context.Context, method, path string, body any, opts []RequestOption) (*Connection, error) {
-	var doc document[connectionResource]
+	doc := document[connectionResource]{want: typeConnection}
 	if err := s.client.do(ctx, method, path, nil, body, &doc, opts); err != nil {
 		return nil, err
 	}

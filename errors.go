@@ -24,6 +24,11 @@ var (
 	ErrRateLimited   = errors.New("connect: rate limited")         // 429, after the retries
 	ErrServer        = errors.New("connect: server error")         // any 5xx, after the retries
 	ErrInvalidParams = errors.New("connect: invalid parameters")   // nothing was sent
+	// ErrUnexpectedResponse matches a 2xx whose body is not what the call
+	// asked for: malformed JSON, no data, data of another type or without an
+	// id, nesting past the decoder's limit; and a list whose cursors loop.
+	// The call returns no resource with it.
+	ErrUnexpectedResponse = errors.New("connect: unexpected response")
 )
 
 // Error is a response from Persona with a status other than 2xx, after any
@@ -147,6 +152,49 @@ func newError(method, path string, res *engine.Result) *Error {
 	}
 	return e
 }
+
+// UnexpectedResponseError reports a successful status whose body the SDK
+// refused (see ErrUnexpectedResponse, which it matches). It names the call
+// so that the response can be found in the server's logs.
+type UnexpectedResponseError struct {
+	// Method and Path name the call, such as "GET /connect/share-tokens/cnst_…".
+	Method, Path string
+	// StatusCode is the response's status; zero when the problem is not one
+	// response's (a paging loop).
+	StatusCode int
+	// RequestID is the response's Request-Id, empty if it had none.
+	RequestID string
+	// Reason says what was wrong, such as "data is of type connect/connection,
+	// want connect/share-token".
+	Reason string
+	// Err is the decoding error behind Reason, if there was one.
+	Err error
+}
+
+// Error reads like "connect: GET /connect/share-tokens/cnst_1: unexpected
+// 200 response: data has no id (request req_1)".
+func (e *UnexpectedResponseError) Error() string {
+	var b strings.Builder
+	b.WriteString("connect: ")
+	if e.Method != "" {
+		b.WriteString(e.Method + " " + e.Path + ": ")
+	}
+	b.WriteString("unexpected ")
+	if e.StatusCode != 0 {
+		b.WriteString(strconv.Itoa(e.StatusCode) + " ")
+	}
+	b.WriteString("response: " + e.Reason)
+	if e.RequestID != "" {
+		b.WriteString(" (request " + e.RequestID + ")")
+	}
+	return b.String()
+}
+
+// Is reports whether target is ErrUnexpectedResponse.
+func (e *UnexpectedResponseError) Is(target error) bool { return target == ErrUnexpectedResponse }
+
+// Unwrap returns the decoding error, if any.
+func (e *UnexpectedResponseError) Unwrap() error { return e.Err }
 
 // ValidationError reports a parameter the SDK refused before sending
 // anything. It matches ErrInvalidParams.

@@ -2,6 +2,7 @@ package connect
 
 import (
 	"encoding/json"
+	"strconv"
 	"time"
 )
 
@@ -23,14 +24,64 @@ type requestData[A any] struct {
 
 // document is a response body with one resource. included and meta are not
 // read: nothing in them is needed, and unknown members never fail a decode.
+// want is the resource type the call expects; check compares it.
 type document[R any] struct {
 	Data R `json:"data"`
+	want string
 }
 
 // listDocument is a response body with a page of resources.
 type listDocument[R any] struct {
 	Data  []R   `json:"data"`
 	Links links `json:"links"`
+	want  string
+}
+
+// The JSON:API types of the resources the SDK decodes.
+const (
+	typeShareToken = "connect/share-token"
+	typeConnection = "connect/connection"
+	typeEvent      = "event"
+)
+
+// identified is a wire resource: its JSON:API type and id.
+type identified interface{ ident() (typ, id string) }
+
+// checkedDocument is a response document that can tell whether it holds
+// what the call asked for. check returns "" when it does, or the reason it
+// does not; Client.do turns a reason into an *UnexpectedResponseError.
+type checkedDocument interface{ check() string }
+
+func (d *document[R]) check() string { return checkResource(any(&d.Data), d.want) }
+
+func (d *listDocument[R]) check() string {
+	for i := range d.Data {
+		if reason := checkResource(any(&d.Data[i]), d.want); reason != "" {
+			return "data[" + strconv.Itoa(i) + "]: " + reason
+		}
+	}
+	return ""
+}
+
+// checkResource accepts a resource of type want with an id. A resource
+// that is absent or null decodes to an empty type and id, so this one check
+// also refuses {}, {"data":null} and {"data":{}}. An empty want accepts any
+// type (a polymorphic call checks the type itself).
+func checkResource(r any, want string) string {
+	res, ok := r.(identified)
+	if !ok {
+		return ""
+	}
+	typ, id := res.ident()
+	switch {
+	case typ == "" && id == "":
+		return "no data"
+	case want != "" && typ != want:
+		return "data is of type " + strconv.Quote(typ) + ", want " + strconv.Quote(want)
+	case id == "":
+		return "data has no id"
+	}
+	return ""
 }
 
 type links struct {
@@ -77,6 +128,8 @@ type shareTokenResource struct {
 	} `json:"relationships"`
 }
 
+func (r *shareTokenResource) ident() (string, string) { return r.Type, r.ID }
+
 func (r *shareTokenResource) shareToken() *ShareToken {
 	a := &r.Attributes
 	rel := &r.Relationships
@@ -122,6 +175,8 @@ type connectionResource struct {
 		Creator *relationship `json:"creator"`
 	} `json:"relationships"`
 }
+
+func (r *connectionResource) ident() (string, string) { return r.Type, r.ID }
 
 func (r *connectionResource) connection() *Connection {
 	a := &r.Attributes

@@ -247,7 +247,7 @@ func (s *ShareTokensService) List(ctx context.Context, params *ShareTokenListPar
 	if err != nil {
 		return nil, err
 	}
-	var doc listDocument[shareTokenResource]
+	doc := listDocument[shareTokenResource]{want: typeShareToken}
 	if err := s.client.do(ctx, http.MethodGet, "/connect/share-tokens", q, nil, &doc, opts); err != nil {
 		return nil, err
 	}
@@ -324,7 +324,7 @@ func (e *WaitError) Error() string {
 func (e *WaitError) Unwrap() error { return e.Err }
 
 func (s *ShareTokensService) send(ctx context.Context, method, path string, query url.Values, body any, opts []RequestOption) (*ShareToken, error) {
-	var doc document[shareTokenResource]
+	doc := document[shareTokenResource]{want: typeShareToken}
 	if err := s.client.do(ctx, method, path, query, body, &doc, opts); err != nil {
 		return nil, err
 	}

@@ -47,19 +47,23 @@ const DefaultWebhookTolerance = 5 * time.Minute
 // DefaultWebhookMaxBodySize caps the body NewWebhookHandler reads.
 const DefaultWebhookMaxBodySize = 10 << 20
 
-// WebhookEvent is one verified webhook delivery.
+// WebhookEvent is one verified webhook delivery: the event, and what the
+// delivery's headers said about it.
 type WebhookEvent struct {
-	// ID is the event's id ("evt_…"), the same on every repeated delivery.
-	ID string
-	// Name is the event's name, such as EventShareTokenInboundCreated.
-	Name      string
-	CreatedAt time.Time
-	// Payload is the event's payload object ({"data": …, "included": …}) as
-	// received.
-	Payload json.RawMessage
-	// ShareToken is the token in the payload of connect/share-token.* events,
-	// decoded as API responses are; nil for other events.
-	ShareToken *ShareToken
+	Event
+	// Delivery describes this delivery attempt; it is zero outside a
+	// handler built by NewWebhookHandler.
+	Delivery WebhookDelivery
+}
+
+// WebhookDelivery is what Persona's delivery headers say about one attempt
+// to deliver an event (Persona-Webhook-Attempts-Made, -Attempts-Left and
+// -First-Attempted-At). A header that is missing or malformed leaves its
+// field zero.
+type WebhookDelivery struct {
+	AttemptsMade     int
+	AttemptsLeft     int
+	FirstAttemptedAt time.Time
 }
 
 // A WebhookOption adjusts webhook verification or the webhook handler.
@@ -279,20 +283,10 @@ func ParseWebhookEvent(payload []byte, header string, secrets []string, opts ...
 	return decodeWebhookEvent(payload)
 }
 
-type webhookEnvelope struct {
-	Data struct {
-		Type       string `json:"type"`
-		ID         string `json:"id"`
-		Attributes struct {
-			Name      string          `json:"name"`
-			CreatedAt time.Time       `json:"created-at"`
-			Payload   json.RawMessage `json:"payload"`
-		} `json:"attributes"`
-	} `json:"data"`
-}
-
 func decodeWebhookEvent(payload []byte) (*WebhookEvent, error) {
-	var env webhookEnvelope
+	var env struct {
+		Data eventResource `json:"data"`
+	}
 	if err := json.Unmarshal(payload, &env); err != nil {
 		return nil, fmt.Errorf("connect: malformed webhook event: %w", err)
 	}
@@ -300,17 +294,11 @@ func decodeWebhookEvent(payload []byte) (*WebhookEvent, error) {
 	if d.ID == "" || d.Attributes.Name == "" {
 		return nil, errors.New("connect: malformed webhook event: no data.id or data.attributes.name")
 	}
-	ev := &WebhookEvent{ID: d.ID, Name: d.Attributes.Name, CreatedAt: d.Attributes.CreatedAt, Payload: d.Attributes.Payload}
-	if strings.HasPrefix(ev.Name, "connect/share-token.") && len(ev.Payload) > 0 {
-		var doc document[shareTokenResource]
-		if err := json.Unmarshal(ev.Payload, &doc); err != nil {
-			return nil, fmt.Errorf("connect: malformed share token in webhook event %s: %w", ev.ID, err)
-		}
-		if doc.Data.ID != "" {
-			ev.ShareToken = doc.Data.shareToken()
-		}
+	ev, err := d.event()
+	if err != nil {
+		return nil, fmt.Errorf("connect: malformed payload in webhook event %s: %w", d.ID, err)
 	}
-	return ev, nil
+	return &WebhookEvent{Event: *ev}, nil
 }
 
 // WebhookDeduper remembers which events a webhook handler has handled, so
