@@ -11,10 +11,11 @@
 //	GET  /healthz          liveness
 //
 // POST /share-tokens answers {"share_token_id", "status", "destination": {"type", "id"},
-// "failure_reason"}: 200 when redeemed, 422 when the redemption failed (failure_reason says
-// why), 202 when it is still pending after -wait-timeout (ask again later: the same request is
-// safe to repeat), 400 for a malformed id, 404 for a token Persona does not know, and 502 when
-// Persona could not be reached. Errors carry Persona's request id as persona_request_id.
+// "failure_reason"}: 200 when redeemed, 422 when the redemption failed or the token expired
+// (status says which, failure_reason why), 202 when it is still pending after -wait-timeout (ask again
+// later: the same request is safe to repeat), 400 for a malformed id, Persona's 404, 409 or 422
+// when it refused to redeem a token that is still unredeemed (a repeat tries again), and 502 when
+// Persona could not be reached or failed. Errors carry Persona's request id as persona_request_id.
 //
 // # Running it
 //
@@ -35,13 +36,24 @@
 //
 // # Exactly once
 //
-// Every redemption of token T carries the Idempotency-Key "redeem-T", whichever route asked
+// Every redemption of token T carries the Idempotency-Key "redeem-T-<n>", whichever route asked
 // for it, so an API hand-over and a webhook for the same token, or a repeat after a crash, make
-// one redemption: Persona replays its first answer for 24 hours. Within the process, a record
-// of the tokens handled joins a repeat to the redemption in flight or answers it with the earlier
-// result, without calling Persona. If Persona answers 409 (the token was redeemed already: only
-// this organization can redeem it, so by an earlier run of this service), the service reports
-// the token's state instead of failing. A production service keeps that record in its database.
+// one redemption: Persona replays its first answer to a key for 24 hours. n is the attempt,
+// starting at 1. Persona stores refusals as well, so a key made of T alone would repeat a 422
+// (an inactive connection, say) for a day after the cause was fixed: n therefore advances after
+// an answer Persona stores and that a new key may safely overtake, a 4xx other than 408 and 429,
+// or a 500. It stays after a transport error, 408, 429, 502, 503 or 504, whose outcome is
+// unknown: the next try repeats the key and gets Persona's answer to what it did. A new key can
+// never redeem twice: Persona answers 409 to a second redemption.
+//
+// After a refusal the service reads the token and goes by its state: still created, the refusal
+// stands (reported as Persona's status, the next request tries again under the next key); pending,
+// it waits for the outcome; redeemed, failed or expired, it reports that. This is how a 409 is
+// handled (only this organization can redeem the token, so an earlier attempt did), and it also
+// covers a refusal replayed from an earlier attempt's key after a restart has lost the counter.
+// Within the process, a record of the tokens handled joins a repeat to the redemption in flight
+// or answers it with the earlier final result, without calling Persona. A production service
+// keeps that record and the attempt numbers in its database.
 //
 // # Webhooks are answered at once
 //

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -47,6 +48,10 @@ type service struct {
 	mu          sync.Mutex
 	closing     bool
 	redemptions map[string]*redemption // by token id: running, or finished for good
+	// attempts holds, by token id, the attempt number in the token's
+	// Idempotency-Key (see redeemKey); absent means 1. A production service
+	// keeps it in its database, with the record of the tokens it handled.
+	attempts map[string]int
 }
 
 // redemption is one attempt at redeeming a token. result and err are set
@@ -90,7 +95,7 @@ func newService(cfg config) (*service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("persona client: %w", err)
 	}
-	s := &service{client: client, log: cfg.Logger, waitTimeout: cfg.WaitTimeout, redemptions: make(map[string]*redemption)}
+	s := &service{client: client, log: cfg.Logger, waitTimeout: cfg.WaitTimeout, redemptions: make(map[string]*redemption), attempts: make(map[string]int)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -214,17 +219,42 @@ func (s *service) run(rd *redemption) {
 // redeemAndWait clones the token's source into this organization, exactly
 // once, and waits for the outcome.
 func (s *service) redeemAndWait(ctx context.Context, tokenID string) (outcome, error) {
-	_, err := s.client.ShareTokens.Redeem(ctx, tokenID, nil, connect.WithIdempotencyKey("redeem-"+tokenID))
-	switch {
-	case errors.Is(err, connect.ErrConflict):
-		// Redeemed before: only this organization can redeem it, so by an
-		// earlier run whose idempotency key Persona no longer keeps.
-		s.log.Info("share token was redeemed before; reading its state", "share_token_id", tokenID)
-	case err != nil:
-		return outcome{}, err
-	default:
-		s.log.Info("redemption started", "share_token_id", tokenID)
+	attempt := s.attempt(tokenID)
+	_, err := s.client.ShareTokens.Redeem(ctx, tokenID, nil, connect.WithIdempotencyKey(redeemKey(tokenID, attempt)))
+	if err != nil {
+		if !storedUnderKey(err) {
+			// Unknown outcome (transport error, 429, 502-504): the next run
+			// repeats this key and gets Persona's answer to this attempt.
+			return outcome{}, err
+		}
+		s.advance(tokenID, attempt)
+		return s.afterRefusal(ctx, tokenID, err)
 	}
+	s.log.Info("redemption started", "share_token_id", tokenID, "attempt", attempt)
+	return s.wait(ctx, tokenID)
+}
+
+// afterRefusal settles a redeem that Persona refused. The token's state
+// decides: still created means the refusal stands (the next run tries a new
+// key); otherwise the token was redeemed (only this organization can
+// redeem it, so by an earlier attempt of ours; a 409 says so) and its state
+// is adopted. That also covers a refusal stored under a key of an earlier
+// attempt that this process no longer knows came before a later success.
+func (s *service) afterRefusal(ctx context.Context, tokenID string, refusal error) (outcome, error) {
+	tok, err := s.client.ShareTokens.Get(ctx, tokenID)
+	if err != nil || tok.Status == connect.ShareTokenStatusCreated {
+		return outcome{}, refusal
+	}
+	s.log.Info("share token was redeemed before; adopting its state", "share_token_id", tokenID, "status", tok.Status, "refusal", refusal)
+	if tok.Status.Terminal() {
+		return newOutcome(tok), nil
+	}
+	return s.wait(ctx, tokenID)
+}
+
+// wait waits up to the service's wait timeout for a redemption to finish; a
+// redemption still running then is reported pending.
+func (s *service) wait(ctx context.Context, tokenID string) (outcome, error) {
 	waitCtx, cancel := context.WithTimeout(ctx, s.waitTimeout)
 	defer cancel()
 	tok, err := s.client.ShareTokens.Wait(waitCtx, tokenID)
@@ -235,6 +265,50 @@ func (s *service) redeemAndWait(ctx context.Context, tokenID string) (outcome, e
 		return outcome{}, err
 	}
 	return newOutcome(tok), nil
+}
+
+// redeemKey is the Idempotency-Key of a token's redemption attempt. Persona
+// stores its first answer to a key for 24 hours, refusals included, so a key
+// made of the token id alone would repeat a refusal for a day after its cause
+// (an inactive connection, say) was fixed; the attempt number moves past it.
+func redeemKey(tokenID string, attempt int) string {
+	return "redeem-" + tokenID + "-" + strconv.Itoa(attempt)
+}
+
+// storedUnderKey reports whether err is an answer Persona stores under the
+// Idempotency-Key and would only replay to the same key: a 4xx other than 408
+// and 429 (it refused the request for good) or a 500. A new key is safe
+// after either even if the attempt did start a redemption: Persona refuses a
+// second one with 409. A call whose repeat could act twice, such as Create,
+// must keep its key after a 500.
+func storedUnderKey(err error) bool {
+	var apiErr *connect.Error
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	switch code := apiErr.StatusCode; {
+	case code == http.StatusRequestTimeout, code == http.StatusTooManyRequests:
+		return false
+	case code >= 400 && code <= 499, code == http.StatusInternalServerError:
+		return true
+	}
+	return false
+}
+
+// attempt returns the attempt number of tokenID's next redemption.
+func (s *service) attempt(tokenID string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return max(s.attempts[tokenID], 1)
+}
+
+// advance records that attempt's key has an answer stored: the next run
+// uses the following one. Advancing from an attempt already passed changes
+// nothing.
+func (s *service) advance(tokenID string, attempt int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.attempts[tokenID] = max(s.attempts[tokenID], attempt+1)
 }
 
 func (s *service) logResult(rd *redemption) {
