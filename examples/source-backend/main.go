@@ -37,11 +37,21 @@
 //
 // # Exactly one token per inquiry
 //
-// Create carries the Idempotency-Key "share-<inquiry id>", so a repeated notification gets
-// Persona's stored answer (the same token) instead of a second token. Persona keeps keys for 24
-// hours; a service that must remember longer stores the inquiry → token mapping in its database.
-// Because a replayed answer shows the token as it was created, the service reads the token's
-// current status before deciding anything.
+// Create carries the Idempotency-Key "share-<inquiry id>-<n>", so a repeated notification gets
+// Persona's stored answer (the same token) instead of a second token. Persona keeps a key's first
+// answer for 24 hours, refusals included, so n, the attempt (from 1), moves on when Persona
+// refused the create for good: a 4xx other than 408, 409 and 429, such as the 422 for an inactive
+// connection. Without it the inquiry could not be shared for a day after the cause was fixed.
+// After a transport error, 408, 429 or a 5xx the outcome is unknown, so the next notification
+// repeats the key and finds the token if Persona made one. A 409 keeps the key as well (Persona
+// describes it as a conflict with another request, which may be running under the same key), and
+// so does a 500, although Persona replays a stored one to that key for 24 hours: a new key could
+// make a second token. Because a replayed answer shows the token as it was created, the service
+// reads the token's current status before deciding anything.
+//
+// The attempt numbers live in memory here; a production service keeps them, per inquiry, in its
+// database. A restarted service starts again at 1 and walks the same keys: each replays its
+// stored answer, and a stored refusal is answered (once) before the service moves past it.
 //
 // # A failed hand-over expires the token
 //
@@ -54,11 +64,13 @@
 // token is pending or redeemed) and the 502 body says token_expired=false.
 //
 // Expiring alone would make the notification impossible to retry (the idempotency key would
-// replay the expired token forever). So a retried notification that finds its token expired
-// creates the next one with the key "share-<inquiry id>-after-<expired token id>": every
-// repeat walks the same chain, and at most one live token per inquiry exists at any time.
+// replay the expired token for a day). So a retried notification that finds its token expired
+// moves to the next attempt's key and creates the replacement under it: every repeat walks the
+// same keys, and at most one live token per inquiry exists at any time (at most 10 replacements).
 // A consequence: re-notifying an inquiry whose token was expired on purpose (POST …/expire)
 // shares it again; the source's systems should not re-notify an inquiry whose deal fell through.
+// Expire uses the SDK's own key, new on each call: the token ends expired however often it runs,
+// so no earlier answer needs replaying.
 // A token already pending, redeemed or failed is not handed over again: the destination has it.
 //
 // Share token ids are logged: they are the secret handed over, but only the connection's

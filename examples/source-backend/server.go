@@ -11,6 +11,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"sync"
 	"time"
 
 	connect "github.com/personaconnect/connect-go"
@@ -37,6 +39,16 @@ type config struct {
 // get after failed hand-overs.
 const maxTokensPerInquiry = 10
 
+// shareAttempts is what the service remembers of an inquiry's share tokens.
+type shareAttempts struct {
+	// attempt is the number in the Idempotency-Key of the inquiry's next
+	// create (see shareKey); zero means 1.
+	attempt int
+	// expired counts the inquiry's tokens found expired, each replaced
+	// under the next attempt's key.
+	expired int
+}
+
 // server is the source-backend's HTTP service.
 type server struct {
 	client       *connect.Client
@@ -47,6 +59,11 @@ type server struct {
 	http         *http.Client
 	log          *slog.Logger
 	mux          *http.ServeMux
+
+	mu sync.Mutex
+	// shares holds, by inquiry id, the attempt numbers of its creates. A
+	// production service keeps them in its database.
+	shares map[string]shareAttempts
 }
 
 // newServer checks cfg and returns the service's handler. It performs no
@@ -66,6 +83,7 @@ func newServer(cfg config) (*server, error) {
 	s := &server{
 		client: client, connectionID: cfg.ConnectionID, destination: cfg.DestinationURL,
 		tokenTTL: cfg.TokenTTL, handOverTTL: cfg.HandOverTimeout, http: cfg.HTTPClient, log: cfg.Logger,
+		shares: make(map[string]shareAttempts),
 	}
 	if s.handOverTTL <= 0 {
 		s.handOverTTL = 15 * time.Second
@@ -123,15 +141,24 @@ type completedBody struct {
 }
 
 // liveToken returns the inquiry's share token that is not expired, creating
-// it if needed. Each creation's idempotency key is derived from the inquiry
-// and the token it replaces, so repeated calls find the same token.
+// it if needed under the Idempotency-Key "share-<inquiry>-<attempt>", so that
+// repeated calls find the same token. The attempt advances when Persona
+// refused the create for good (its refusal is stored under the key for 24
+// hours) and when the key's token has expired (the next key makes its
+// replacement); after anything else the next call repeats the key.
 func (s *server) liveToken(ctx context.Context, inquiryID string) (*connect.ShareToken, error) {
-	key := idempotencyKey("share", inquiryID)
-	for range maxTokensPerInquiry {
+	for {
+		at := s.shareAttempts(inquiryID)
+		if at.expired >= maxTokensPerInquiry {
+			return nil, fmt.Errorf("inquiry %s already had %d expired share tokens; not creating another", inquiryID, at.expired)
+		}
 		tok, err := s.client.ShareTokens.Create(ctx, &connect.ShareTokenCreateParams{
 			ConnectionID: s.connectionID, SourceID: inquiryID, ExpiresIn: s.tokenTTL,
-		}, connect.WithIdempotencyKey(key))
+		}, connect.WithIdempotencyKey(shareKey(inquiryID, at.attempt)))
 		if err != nil {
+			if refusedForGood(err) {
+				s.advance(inquiryID, at.attempt, false)
+			}
 			return nil, err
 		}
 		// A replayed answer shows the token as created; read what it is now.
@@ -140,12 +167,63 @@ func (s *server) liveToken(ctx context.Context, inquiryID string) (*connect.Shar
 			return nil, err
 		}
 		if tok.Status != connect.ShareTokenStatusExpired {
-			s.log.Info("share token ready", "inquiry_id", inquiryID, "share_token_id", tok.ID, "status", tok.Status)
+			s.log.Info("share token ready", "inquiry_id", inquiryID, "share_token_id", tok.ID, "status", tok.Status, "attempt", at.attempt)
 			return tok, nil
 		}
-		key = idempotencyKey("share", inquiryID, "after", tok.ID)
+		s.advance(inquiryID, at.attempt, true)
 	}
-	return nil, fmt.Errorf("inquiry %s already had %d expired share tokens; not creating another", inquiryID, maxTokensPerInquiry)
+}
+
+// shareKey is the Idempotency-Key of an inquiry's create attempt.
+func shareKey(inquiryID string, attempt int) string {
+	return idempotencyKey("share", inquiryID, strconv.Itoa(attempt))
+}
+
+// refusedForGood reports whether err is Persona's final answer to the
+// request, stored under its Idempotency-Key and replayed to it for 24 hours,
+// and a sign that nothing was created: a 4xx other than 408, 409 and 429. A
+// 409 is left out because Persona describes it as a conflict with another
+// request, which may be one still running under the same key: a new key
+// could then make a second token. A 500 is left out for the same reason;
+// Persona stores it too, so the inquiry cannot be shared until its key
+// expires (or an operator intervenes).
+func refusedForGood(err error) bool {
+	var apiErr *connect.Error
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	switch code := apiErr.StatusCode; code {
+	case http.StatusRequestTimeout, http.StatusConflict, http.StatusTooManyRequests:
+		return false
+	default:
+		return code >= 400 && code <= 499
+	}
+}
+
+// shareAttempts returns what the service remembers of the inquiry.
+func (s *server) shareAttempts(inquiryID string) shareAttempts {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	at := s.shares[inquiryID]
+	at.attempt = max(at.attempt, 1)
+	return at
+}
+
+// advance records that the key of attempt has its answer: the next create
+// uses the following attempt. Concurrent calls that saw the same attempt
+// advance it once.
+func (s *server) advance(inquiryID string, attempt int, expired bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	at := s.shares[inquiryID]
+	if at.attempt > attempt {
+		return
+	}
+	at.attempt = attempt + 1
+	if expired {
+		at.expired++
+	}
+	s.shares[inquiryID] = at
 }
 
 // idempotencyKey joins parts with '-', hashing the result if it would pass

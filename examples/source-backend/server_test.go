@@ -158,7 +158,7 @@ func TestCompletedInquiryCreatesTokenAndHandsItOver(t *testing.T) {
 			keys = append(keys, r.Header.Get("Idempotency-Key"))
 		}
 	}
-	assert.Equal(t, []string{"share-" + f.inq}, keys)
+	assert.Equal(t, []string{"share-" + f.inq + "-1"}, keys)
 }
 
 func TestRepeatedNotificationCreatesNoSecondToken(t *testing.T) {
@@ -342,11 +342,10 @@ func TestBadIDsAre400NamingTheField(t *testing.T) {
 }
 
 func TestIdempotencyKeyStaysWithinPersonasLimit(t *testing.T) {
-	short := idempotencyKey("share", "inq_1", "after", "cnst_2")
-	assert.Equal(t, "share-inq_1-after-cnst_2", short)
-	long := idempotencyKey("share", strings.Repeat("i", 128), "after", strings.Repeat("c", 128))
+	assert.Equal(t, "share-inq_1-2", shareKey("inq_1", 2))
+	long := idempotencyKey("share", strings.Repeat("i", 300), "1")
 	assert.LessOrEqual(t, len(long), 255)
-	assert.NotEqual(t, long, idempotencyKey("share", strings.Repeat("i", 128), "after", strings.Repeat("d", 128)))
+	assert.NotEqual(t, long, idempotencyKey("share", strings.Repeat("i", 300), "2"))
 }
 
 func TestLoadConfig(t *testing.T) {
