@@ -24,8 +24,10 @@
 // its own environment, waits for the asynchronous redemption to finish, and
 // reads the copy it now owns:
 //
+//	// attempt is stored with the token and advanced after a refusal (see Redeem)
+//	key := fmt.Sprintf("redeem-%s-%d", tokenID, attempt)
 //	tok, err := client.ShareTokens.Redeem(ctx, tokenID, nil, // nil: clone into a new object
-//		connect.WithIdempotencyKey("redeem-"+tokenID))
+//		connect.WithIdempotencyKey(key))
 //	if err != nil {
 //		return err
 //	}
@@ -45,6 +47,9 @@
 // value returns a *ValidationError naming the field, and no request leaves.
 // Every POST carries an Idempotency-Key (a random one unless
 // WithIdempotencyKey gives it), the same on every retry of that call.
+// Persona stores the first answer to a key for 24 hours, refusals included,
+// so a key that outlives one call needs a part that advances after a
+// definitive 4xx, such as an attempt number (see WithIdempotencyKey).
 //
 // Transport failures and 408, 429, 502, 503 and 504 responses are retried
 // (three times by default, WithMaxRetries) with jittered exponential backoff;

@@ -284,8 +284,24 @@ type headerOption struct{ key, value string }
 
 // WithIdempotencyKey sends key as the Idempotency-Key of a POST instead of a
 // random one, so that repeating the call (after a crash, say) cannot act
-// twice: Persona replays the first response for 24 hours. The key is at most
-// 255 printable ASCII characters. It is ignored on GET requests.
+// twice: Persona stores its first answer to a key for 24 hours and replays it
+// to any later request with that key. Within one call the SDK sends the same
+// key on every retry, yours or its own.
+//
+// Persona stores failures too (only 401 and 429 run before that layer), so a
+// key derived from ids alone repeats a refusal for a day after its cause was
+// fixed. Give a derived key a part that advances after a definitive failure,
+// such as an attempt number stored with the work ("share-<inquiry>-<n>"):
+// advance it after a 4xx other than 408, 409 and 429, when nothing was done,
+// and keep it after a transport error, 408, 429 or 5xx, when the request may
+// have acted and only the same key finds out safely (though a stored 500 is
+// replayed to it). Keep it after a 409 too: Persona describes it as a
+// conflict with another request, which may be one still running under the
+// same key (Redeem's 409 means something firmer; see there).
+//
+// The key is 1 to 255 printable ASCII characters; any other fails the call
+// with a *ValidationError, and nothing is sent. It is ignored on GET
+// requests.
 func WithIdempotencyKey(key string) RequestOption {
 	return func(r *requestConfig) {
 		if key == "" || len(key) > 255 || !printableASCII(key) {

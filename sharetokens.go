@@ -211,9 +211,23 @@ func (s *ShareTokensService) Peek(ctx context.Context, id string, opts ...Reques
 // Redeem starts copying the token's source object into the caller's
 // environment and returns the token in status pending; use Wait to learn the
 // outcome. With nil params (or no DestinationID) it clones the source into a
-// new object; with a DestinationID it fills that object (hydrate). A token is
-// redeemed at most once: pass WithIdempotencyKey (derived from the token id,
-// say) to make a repeated call safe. Destination only.
+// new object; with a DestinationID it fills that object (hydrate).
+// Destination only.
+//
+// A token is redeemed at most once, whatever the Idempotency-Key: Persona
+// answers a Redeem of a token that is pending, redeemed or failed with 409
+// Conflict (ErrConflict), and one of an expired token with 422. Only the
+// destination can redeem, so a 409 means an earlier call of yours did: Get
+// the token and adopt its state (pending: wait for the outcome, or for the
+// webhook; redeemed: the copy is there; failed: FailureReason says why).
+// Within a call, every retry carries the same key, so a lost answer is
+// replayed rather than refused. Across
+// calls, a key made of the token id alone is a trap: Persona replays a
+// refusal (422 over an inactive connection, say) to the same key for 24
+// hours, even after its cause is fixed. Use "redeem-<token>-<attempt>" with an
+// attempt number stored with the token, advanced after a 4xx other than 408
+// and 429 and kept after a transport error, 408, 429 or 502-504. A new key
+// cannot redeem twice, so a Redeem may move on after a 500 as well.
 //
 // It calls POST /connect/share-tokens/{id}/redeem.
 func (s *ShareTokensService) Redeem(ctx context.Context, id string, params *ShareTokenRedeemParams, opts ...RequestOption) (*ShareToken, error) {
