@@ -127,9 +127,9 @@ func run(ctx context.Context, out io.Writer, env func(string) string) error {
 	printPeek(s, src.name, peek.SourceData)
 
 	// The destination redeems it, exactly once.
-	key := "redeem-" + tok.ID
+	key := "redeem-" + tok.ID + "-1" // attempt 1: a later attempt after a refusal takes -2
 	s.step("%s redeems the token, cloning the inquiry (ShareTokens.Redeem)", dst.name)
-	s.detail("Idempotency-Key %s: a repeated call cannot redeem twice", key)
+	s.detail("Idempotency-Key %s: retries reuse it; Persona refuses a second redemption (409)", key)
 	tok, err = dst.client.ShareTokens.Redeem(ctx, tok.ID, nil, connect.WithIdempotencyKey(key))
 	if err != nil {
 		return s.fail(err)
