@@ -143,13 +143,13 @@ func FuzzParseWebhookEvent(f *testing.F) {
 		// The handler agrees with ParseWebhookEvent: 200 for an event (handle
 		// called once), 400 for a body it cannot decode (handle not called).
 		calls := 0
-		h := connect.NewWebhookHandler([]string{whSecret}, func(_ context.Context, got *connect.WebhookEvent) error {
+		h := newWebhookHandler(t, []string{whSecret}, func(_ context.Context, got *connect.WebhookEvent) error {
 			calls++
 			if got.ID != ev.ID || got.Name != ev.Name {
 				t.Fatalf("handler decoded %q/%q, ParseWebhookEvent %q/%q", got.ID, got.Name, ev.ID, ev.Name)
 			}
 			return nil
-		}, opts...)
+		}, whClock())
 		req, _ := http.NewRequest(http.MethodPost, "https://hooks.example.com/persona", bytes.NewReader(body))
 		req.Header.Set("Persona-Signature", header)
 		w := httptest.NewRecorder()
