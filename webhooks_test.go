@@ -1123,3 +1123,214 @@ func TestWebhookEventNames(t *testing.T) {
 	assert.Equal(t, "connect/share-token.outbound-created", connect.EventShareTokenOutboundCreated)
 	assert.Equal(t, "connect/share-token.outbound-redeemed", connect.EventShareTokenOutboundRedeemed)
 }
+
+// --- Configuration refused when built ---
+
+func TestWebhookOptionsRefusedAtCallTime(t *testing.T) {
+	body := webhookFixture(t, "inbound_created")
+	fresh := whGroup(whSecret, whNow, body)
+	old := whGroup(whSecret, whNow.Add(-4*time.Minute), body)
+	cases := []struct {
+		name   string
+		opt    connect.WebhookOption
+		option string
+	}{
+		{"zero tolerance", connect.WithWebhookTolerance(0), "WithWebhookTolerance"},
+		{"negative tolerance", connect.WithWebhookTolerance(-time.Hour), "WithWebhookTolerance"},
+		{"nil clock", connect.WithWebhookClock(nil), "WithWebhookClock"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			// Nothing is accepted: not a fresh signature, not one the default
+			// tolerance would take.
+			for _, header := range []string{fresh, old} {
+				err := connect.VerifyWebhookSignature(body, header, []string{whSecret}, whClock(), tc.opt)
+				require.ErrorIs(t, err, connect.ErrInvalidParams)
+				assert.Contains(t, err.Error(), tc.option)
+				ev, err := connect.ParseWebhookEvent(body, header, []string{whSecret}, whClock(), tc.opt)
+				require.ErrorIs(t, err, connect.ErrInvalidParams)
+				assert.Contains(t, err.Error(), tc.option)
+				assert.Nil(t, ev)
+			}
+			var ve *connect.ValidationError
+			require.ErrorAs(t, connect.VerifyWebhookSignature(body, fresh, []string{whSecret}, tc.opt), &ve)
+			assert.Equal(t, tc.option, ve.Field)
+		})
+	}
+	// A nil option is skipped, as an unset optional one.
+	require.NoError(t, connect.VerifyWebhookSignature(body, fresh, []string{whSecret}, whClock(), nil))
+}
+
+func TestNewWebhookHandlerRefusesBadConfiguration(t *testing.T) {
+	calls := &webhookCalls{}
+	cases := []struct {
+		name    string
+		secrets []string
+		handle  func(context.Context, *connect.WebhookEvent) error
+		opts    []connect.WebhookHandlerOption
+		field   string
+	}{
+		{"nil handle", []string{whSecret}, nil, nil, "handle"},
+		{"nil secrets", nil, calls.handle, nil, "secrets"},
+		{"only empty secrets", []string{"", ""}, calls.handle, nil, "secrets"},
+		{"zero tolerance", []string{whSecret}, calls.handle, []connect.WebhookHandlerOption{connect.WithWebhookTolerance(0)}, "WithWebhookTolerance"},
+		{"negative tolerance", []string{whSecret}, calls.handle, []connect.WebhookHandlerOption{connect.WithWebhookTolerance(-time.Second)}, "WithWebhookTolerance"},
+		{"nil clock", []string{whSecret}, calls.handle, []connect.WebhookHandlerOption{connect.WithWebhookClock(nil)}, "WithWebhookClock"},
+		{"zero body cap", []string{whSecret}, calls.handle, []connect.WebhookHandlerOption{connect.WithWebhookMaxBodySize(0)}, "WithWebhookMaxBodySize"},
+		{"negative body cap", []string{whSecret}, calls.handle, []connect.WebhookHandlerOption{connect.WithWebhookMaxBodySize(-1)}, "WithWebhookMaxBodySize"},
+		{"nil deduper", []string{whSecret}, calls.handle, []connect.WebhookHandlerOption{connect.WithWebhookDeduper(nil)}, "WithWebhookDeduper"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h, err := connect.NewWebhookHandler(tc.secrets, tc.handle, tc.opts...)
+			assert.Nil(t, h)
+			require.ErrorIs(t, err, connect.ErrInvalidParams)
+			var ve *connect.ValidationError
+			require.ErrorAs(t, err, &ve)
+			assert.Equal(t, tc.field, ve.Field)
+		})
+	}
+	// An empty secret beside a real one is dropped, not refused.
+	h := newWebhookHandler(t, []string{"", whSecret}, calls.handle, whClock(), nil)
+	body := webhookFixture(t, "inbound_created")
+	assert.Equal(t, http.StatusUnauthorized, deliverWebhook(t, h, http.MethodPost, body, whGroup("", whNow, body)).Code)
+	assert.Equal(t, http.StatusOK, deliverWebhook(t, h, http.MethodPost, body, whGroup(whSecret, whNow, body)).Code)
+}
+
+func TestNewMemoryDeduperRefusesNonPositiveTTL(t *testing.T) {
+	for _, ttl := range []time.Duration{0, -time.Hour} {
+		d, err := connect.NewMemoryDeduper(ttl)
+		assert.Nil(t, d, ttl)
+		require.ErrorIs(t, err, connect.ErrInvalidParams, ttl)
+		assert.Contains(t, err.Error(), "ttl")
+	}
+}
+
+func TestWebhookHandlerUsesItsTolerance(t *testing.T) {
+	calls := &webhookCalls{}
+	h := newWebhookHandler(t, []string{whSecret}, calls.handle, whClock(), connect.WithWebhookTolerance(30*time.Second))
+	body := webhookFixture(t, "inbound_created")
+	assert.Equal(t, http.StatusUnauthorized, deliverWebhook(t, h, http.MethodPost, body, whGroup(whSecret, whNow.Add(-31*time.Second), body)).Code)
+	assert.Equal(t, http.StatusOK, deliverWebhook(t, h, http.MethodPost, body, whGroup(whSecret, whNow.Add(-29*time.Second), body)).Code)
+}
+
+// --- The header before the body ---
+
+// watchedBody is a request body that records whether it was read.
+type watchedBody struct {
+	r    io.Reader
+	read atomic.Bool
+}
+
+func (b *watchedBody) Read(p []byte) (int, error) {
+	b.read.Store(true)
+	return b.r.Read(p)
+}
+
+func (b *watchedBody) Close() error { return nil }
+
+func TestWebhookHandlerChecksHeaderBeforeReadingBody(t *testing.T) {
+	body := webhookFixture(t, "inbound_created")
+	cases := []struct {
+		name     string
+		header   string
+		want     int
+		wantRead bool
+	}{
+		{"missing", "", http.StatusBadRequest, false},
+		{"blank", "   ", http.StatusBadRequest, false},
+		{"malformed", "t=abc,v1=zz", http.StatusUnauthorized, false},
+		{"no v1", "t=1692314293", http.StatusUnauthorized, false},
+		{"every group stale", whGroup(whSecret, whNow.Add(-time.Hour), body) + " " + whGroup(whSecretOld, whNow.Add(time.Hour), body), http.StatusUnauthorized, false},
+		{"fresh but forged", whGroup(whSecretBad, whNow, body), http.StatusUnauthorized, true},
+		{"valid", whGroup(whSecret, whNow, body), http.StatusOK, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			calls := &webhookCalls{}
+			h := newWebhookHandler(t, []string{whSecret}, calls.handle, whClock())
+			b := &watchedBody{r: bytes.NewReader(body)}
+			req := httptest.NewRequest(http.MethodPost, "/", nil)
+			req.Body = b
+			if tc.header != "" {
+				req.Header.Set("Persona-Signature", tc.header)
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			assert.Equal(t, tc.want, w.Code)
+			assert.Equal(t, tc.wantRead, b.read.Load(), "body read")
+		})
+	}
+}
+
+func TestWebhookHandlerRefusesDeclaredOversizeWithoutReading(t *testing.T) {
+	body := webhookFixture(t, "inbound_created")
+	calls := &webhookCalls{}
+	h := newWebhookHandler(t, []string{whSecret}, calls.handle, whClock(), connect.WithWebhookMaxBodySize(int64(len(body)-1)))
+	b := &watchedBody{r: bytes.NewReader(body)}
+	req := httptest.NewRequest(http.MethodPost, "/", nil)
+	req.Body, req.ContentLength = b, int64(len(body))
+	req.Header.Set("Persona-Signature", whGroup(whSecret, whNow, body))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	assert.Equal(t, http.StatusRequestEntityTooLarge, w.Code)
+	assert.False(t, b.read.Load())
+}
+
+// --- Delivery headers ---
+
+func TestWebhookHandlerFillsDelivery(t *testing.T) {
+	body := webhookFixture(t, "inbound_created")
+	cases := []struct {
+		name    string
+		headers map[string]string
+		want    connect.WebhookDelivery
+	}{
+		{"all set", map[string]string{
+			"Persona-Webhook-Attempts-Made":      "2",
+			"Persona-Webhook-Attempts-Left":      "6",
+			"Persona-Webhook-First-Attempted-At": "1527811200",
+		}, connect.WebhookDelivery{AttemptsMade: 2, AttemptsLeft: 6, FirstAttemptedAt: time.Unix(1527811200, 0).UTC()}},
+		{"none", nil, connect.WebhookDelivery{}},
+		{"last attempt", map[string]string{"Persona-Webhook-Attempts-Made": "8", "Persona-Webhook-Attempts-Left": "0"},
+			connect.WebhookDelivery{AttemptsMade: 8}},
+		{"malformed", map[string]string{
+			"Persona-Webhook-Attempts-Made":      "two",
+			"Persona-Webhook-Attempts-Left":      "-1",
+			"Persona-Webhook-First-Attempted-At": "2018-06-01T00:00:00Z",
+		}, connect.WebhookDelivery{}},
+		{"overflowing and fractional", map[string]string{
+			"Persona-Webhook-Attempts-Made":      "99999999999999999999999",
+			"Persona-Webhook-Attempts-Left":      "1.5",
+			"Persona-Webhook-First-Attempted-At": "0",
+		}, connect.WebhookDelivery{}},
+		{"one malformed leaves the others", map[string]string{
+			"Persona-Webhook-Attempts-Made":      " 3",
+			"Persona-Webhook-Attempts-Left":      "5",
+			"Persona-Webhook-First-Attempted-At": "-1527811200",
+		}, connect.WebhookDelivery{AttemptsLeft: 5}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			calls := &webhookCalls{}
+			h := newWebhookHandler(t, []string{whSecret}, calls.handle, whClock())
+			req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
+			req.Header.Set("Persona-Signature", whGroup(whSecret, whNow, body))
+			for k, v := range tc.headers {
+				req.Header.Set(k, v)
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			require.Equal(t, http.StatusOK, w.Code)
+			require.Equal(t, 1, calls.count())
+			assert.Equal(t, tc.want, calls.snapshot()[0].Delivery)
+		})
+	}
+	// ParseWebhookEvent sees no headers but the signature.
+	assert.Zero(t, parseSigned(t, body).Delivery)
+}
+
+func TestWebhookEventInquiryNames(t *testing.T) {
+	assert.Equal(t, "inquiry.completed", connect.EventInquiryCompleted)
+	assert.Equal(t, "inquiry.approved", connect.EventInquiryApproved)
+}
