@@ -32,7 +32,6 @@ type keyRewriter struct {
 	out    []byte // nil until the first key that changes
 	copied int    // doc[:copied] is in out
 
-	containers    []byte // the open '{' and '['
 	expectKey     bool   // the next string is an object key
 	fieldsValue   bool   // the key just read is "fields"
 	verbatimDepth int    // keys are kept while len(containers) > verbatimDepth >= 0
@@ -40,26 +39,29 @@ type keyRewriter struct {
 
 func (k *keyRewriter) run() {
 	doc := k.doc
+	// The open '{' and '['; a local array keeps usual nesting off the heap.
+	var buf [64]byte
+	containers := buf[:0]
 	for i := 0; i < len(doc); i++ {
 		switch c := doc[i]; c {
 		case '{', '[':
 			if k.fieldsValue && k.verbatimDepth < 0 {
-				k.verbatimDepth = len(k.containers)
+				k.verbatimDepth = len(containers)
 			}
 			k.fieldsValue = false
-			k.containers = append(k.containers, c)
+			containers = append(containers, c)
 			k.expectKey = c == '{'
 		case '}', ']':
-			if n := len(k.containers); n > 0 {
-				k.containers = k.containers[:n-1]
+			if n := len(containers); n > 0 {
+				containers = containers[:n-1]
 			}
-			if len(k.containers) == k.verbatimDepth {
+			if len(containers) == k.verbatimDepth {
 				k.verbatimDepth = -1
 			}
 			k.expectKey = false
 		case ',':
-			n := len(k.containers)
-			k.expectKey = n > 0 && k.containers[n-1] == '{'
+			n := len(containers)
+			k.expectKey = n > 0 && containers[n-1] == '{'
 		case '"':
 			end := stringEnd(doc, i)
 			if k.expectKey {
