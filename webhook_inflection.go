@@ -32,9 +32,9 @@ type keyRewriter struct {
 	out    []byte // nil until the first key that changes
 	copied int    // doc[:copied] is in out
 
-	expectKey     bool   // the next string is an object key
-	fieldsValue   bool   // the key just read is "fields"
-	verbatimDepth int    // keys are kept while len(containers) > verbatimDepth >= 0
+	expectKey     bool // the next string is an object key
+	fieldsValue   bool // the key just read is "fields"
+	verbatimDepth int  // keys are kept while len(containers) > verbatimDepth >= 0
 }
 
 func (k *keyRewriter) run() {
