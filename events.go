@@ -17,8 +17,9 @@ type Event struct {
 	// EventInquiryCompleted.
 	Name      string
 	CreatedAt time.Time
-	// Payload is the event's payload object ({"data": …, "included": …}) as
-	// received.
+	// Payload is the event's payload object ({"data": …, "included": …}),
+	// with kebab-case keys whatever a webhook's key inflection (see
+	// ParseWebhookEvent); values as received.
 	Payload json.RawMessage
 	// Object names the resource the payload carries, such as
 	// {Type: "inquiry", ID: "inq_…"}; nil when the payload has none.

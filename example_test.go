@@ -617,12 +617,15 @@ func ExampleWithIdempotencyKey() {
 
 func ExampleNewWebhookHandler() {
 	const secret = "wbhsec_example" // from the webhook's settings in Persona
-	handler := connect.NewWebhookHandler([]string{secret}, func(ctx context.Context, ev *connect.WebhookEvent) error {
+	handler, err := connect.NewWebhookHandler([]string{secret}, func(ctx context.Context, ev *connect.WebhookEvent) error {
 		if ev.Name == connect.EventShareTokenInboundCreated {
 			fmt.Println("handled:", ev.Name, ev.ShareToken.Status, ev.ShareToken.Direction)
 		}
 		return nil // 200; an error answers 500 and Persona delivers again
 	})
+	if err != nil {
+		log.Fatal(err) // a nil func, no secret or a bad option
+	}
 	mux := http.NewServeMux()
 	mux.Handle("POST /webhooks/persona", handler)
 

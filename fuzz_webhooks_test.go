@@ -3,9 +3,11 @@ package connect_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -110,8 +112,11 @@ func FuzzVerifyWebhookSignature(f *testing.F) {
 
 func FuzzParseWebhookEvent(f *testing.F) {
 	for _, name := range webhookFixtureNames {
-		f.Add(webhookFixture(f, name))
+		for _, inf := range inflections {
+			f.Add(webhookFixture(f, name+inf.suffix))
+		}
 	}
+	f.Add([]byte(`{"Data":{"ID":"evt_A","Attributes":{"Name":"x","CreatedAt":"2023-08-17T23:18:13.000Z","Payload":{"data":{"type":"t","id":"i","attributes":{"fields":{"a_B":1}}}}}}}`))
 	f.Add([]byte(`{"data":{"id":"evt_A","attributes":{"name":"connect/share-token.inbound-created","payload":{"data":null}}}}`))
 	f.Add([]byte(`{"data":{"id":"evt_A","attributes":{"name":"connect/share-token.x","payload":{"data":{"id":"cnst_A","relationships":{"connect-connection":{"data":{"type":"connect/connection","id":"cxn_A"}}}}}}}}`))
 	f.Add([]byte(`{"data":{"id":"evt_A","attributes":{"name":"x","created-at":"2023-08-17T23:18:13.000Z"}}}`))
@@ -138,18 +143,19 @@ func FuzzParseWebhookEvent(f *testing.F) {
 			if ev.ShareToken != nil && ev.ShareToken.ID == "" {
 				t.Fatalf("a share token without id")
 			}
+			assertPayloadIsKebab(t, ev)
 		}
 
 		// The handler agrees with ParseWebhookEvent: 200 for an event (handle
 		// called once), 400 for a body it cannot decode (handle not called).
 		calls := 0
-		h := connect.NewWebhookHandler([]string{whSecret}, func(_ context.Context, got *connect.WebhookEvent) error {
+		h := newWebhookHandler(t, []string{whSecret}, func(_ context.Context, got *connect.WebhookEvent) error {
 			calls++
 			if got.ID != ev.ID || got.Name != ev.Name {
 				t.Fatalf("handler decoded %q/%q, ParseWebhookEvent %q/%q", got.ID, got.Name, ev.ID, ev.Name)
 			}
 			return nil
-		}, opts...)
+		}, whClock())
 		req, _ := http.NewRequest(http.MethodPost, "https://hooks.example.com/persona", bytes.NewReader(body))
 		req.Header.Set("Persona-Signature", header)
 		w := httptest.NewRecorder()
@@ -161,4 +167,27 @@ func FuzzParseWebhookEvent(f *testing.F) {
 			t.Fatalf("handler answered %d with %d calls for a malformed event (%v)", w.Code, calls, err)
 		}
 	})
+}
+
+// assertPayloadIsKebab checks that ev.Payload is already in the form the SDK
+// gives every inflection: delivered again in a kebab-case envelope, it comes
+// back byte for byte, with the same token.
+func assertPayloadIsKebab(t *testing.T, ev *connect.WebhookEvent) {
+	t.Helper()
+	if len(ev.Payload) == 0 {
+		return
+	}
+	id, _ := json.Marshal(ev.ID)
+	name, _ := json.Marshal(ev.Name)
+	body := []byte(`{"data":{"type":"event","id":` + string(id) + `,"attributes":{"name":` + string(name) + `,"payload":` + string(ev.Payload) + `}}}`)
+	again, err := connect.ParseWebhookEvent(body, connect.SignWebhookPayload(body, whSecret, whNow), []string{whSecret}, whClock())
+	if err != nil {
+		t.Fatalf("the payload of a parsed event does not parse again: %v", err)
+	}
+	if !bytes.Equal(again.Payload, ev.Payload) {
+		t.Fatalf("payload changed on a second parse: %q then %q", ev.Payload, again.Payload)
+	}
+	if !reflect.DeepEqual(again.ShareToken, ev.ShareToken) {
+		t.Fatalf("token changed on a second parse: %+v then %+v", ev.ShareToken, again.ShareToken)
+	}
 }

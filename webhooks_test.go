@@ -273,10 +273,6 @@ func TestVerifyWebhookSignatureTolerance(t *testing.T) {
 		{"tolerance 30s, 31s ahead", 31 * time.Second, []connect.WebhookOption{connect.WithWebhookTolerance(30 * time.Second)}, connect.ErrWebhookTooOld},
 		{"tolerance 1h, 59m old", -59 * time.Minute, []connect.WebhookOption{connect.WithWebhookTolerance(time.Hour)}, nil},
 		{"tolerance 1h, 61m old", -61 * time.Minute, []connect.WebhookOption{connect.WithWebhookTolerance(time.Hour)}, connect.ErrWebhookTooOld},
-		{"tolerance 0 keeps 5m, 4m59s old", -(4*time.Minute + 59*time.Second), []connect.WebhookOption{connect.WithWebhookTolerance(0)}, nil},
-		{"tolerance 0 keeps 5m, 5m01s old", -(5*time.Minute + time.Second), []connect.WebhookOption{connect.WithWebhookTolerance(0)}, connect.ErrWebhookTooOld},
-		{"negative tolerance keeps 5m", -(5*time.Minute + time.Second), []connect.WebhookOption{connect.WithWebhookTolerance(-time.Hour)}, connect.ErrWebhookTooOld},
-		{"nil clock is ignored", -24 * time.Hour, []connect.WebhookOption{connect.WithWebhookClock(nil)}, connect.ErrWebhookTooOld},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -610,6 +606,23 @@ func TestParseWebhookEventMalformed(t *testing.T) {
 
 // --- NewWebhookHandler ---
 
+// newWebhookHandler builds a handler from a valid configuration.
+func newWebhookHandler(t testing.TB, secrets []string, handle func(context.Context, *connect.WebhookEvent) error, opts ...connect.WebhookHandlerOption) http.Handler {
+	t.Helper()
+	h, err := connect.NewWebhookHandler(secrets, handle, opts...)
+	require.NoError(t, err)
+	require.NotNil(t, h)
+	return h
+}
+
+// newMemoryDeduper returns a memory deduper with a valid ttl.
+func newMemoryDeduper(t testing.TB, ttl time.Duration) connect.WebhookDeduper {
+	t.Helper()
+	d, err := connect.NewMemoryDeduper(ttl)
+	require.NoError(t, err)
+	return d
+}
+
 // webhookCalls counts handle calls and records their events.
 type webhookCalls struct {
 	mu     sync.Mutex
@@ -660,7 +673,7 @@ func deliverWebhook(t testing.TB, h http.Handler, method string, body []byte, he
 
 func TestWebhookHandlerSuccess(t *testing.T) {
 	calls := &webhookCalls{}
-	h := connect.NewWebhookHandler([]string{whSecret}, calls.handle, whClock())
+	h := newWebhookHandler(t, []string{whSecret}, calls.handle, whClock())
 	body := webhookFixture(t, "inbound_created")
 	w := deliverWebhook(t, h, http.MethodPost, body, whGroup(whSecret, whNow, body))
 	assert.Equal(t, http.StatusOK, w.Code, w.Body.String())
@@ -675,7 +688,7 @@ func TestWebhookHandlerSuccess(t *testing.T) {
 func TestWebhookHandlerCopiesSecrets(t *testing.T) {
 	calls := &webhookCalls{}
 	secrets := []string{whSecret}
-	h := connect.NewWebhookHandler(secrets, calls.handle, whClock())
+	h := newWebhookHandler(t, secrets, calls.handle, whClock())
 	secrets[0] = whSecretBad // the caller's slice changes after the fact
 	body := webhookFixture(t, "inbound_created")
 	assert.Equal(t, http.StatusOK, deliverWebhook(t, h, http.MethodPost, body, whGroup(whSecret, whNow, body)).Code)
@@ -683,7 +696,7 @@ func TestWebhookHandlerCopiesSecrets(t *testing.T) {
 
 func TestWebhookHandlerMethodNotAllowed(t *testing.T) {
 	calls := &webhookCalls{}
-	h := connect.NewWebhookHandler([]string{whSecret}, calls.handle, whClock())
+	h := newWebhookHandler(t, []string{whSecret}, calls.handle, whClock())
 	body := webhookFixture(t, "inbound_created")
 	for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodHead, http.MethodDelete, http.MethodPatch, http.MethodOptions} {
 		w := deliverWebhook(t, h, m, body, whGroup(whSecret, whNow, body))
@@ -699,19 +712,19 @@ func TestWebhookHandlerBodyTooLarge(t *testing.T) {
 
 	t.Run("configured cap", func(t *testing.T) {
 		calls := &webhookCalls{}
-		small := connect.NewWebhookHandler([]string{whSecret}, calls.handle, whClock(), connect.WithWebhookMaxBodySize(int64(len(body)-1)))
+		small := newWebhookHandler(t, []string{whSecret}, calls.handle, whClock(), connect.WithWebhookMaxBodySize(int64(len(body)-1)))
 		w := deliverWebhook(t, small, http.MethodPost, body, header)
 		assert.Equal(t, http.StatusRequestEntityTooLarge, w.Code)
 		assert.Zero(t, calls.count())
 
-		exact := connect.NewWebhookHandler([]string{whSecret}, calls.handle, whClock(), connect.WithWebhookMaxBodySize(int64(len(body))))
+		exact := newWebhookHandler(t, []string{whSecret}, calls.handle, whClock(), connect.WithWebhookMaxBodySize(int64(len(body))))
 		assert.Equal(t, http.StatusOK, deliverWebhook(t, exact, http.MethodPost, body, header).Code, "a body of exactly the cap is read")
 		assert.Equal(t, 1, calls.count())
 	})
 	t.Run("default 10 MiB", func(t *testing.T) {
 		require.EqualValues(t, 10<<20, connect.DefaultWebhookMaxBodySize)
 		calls := &webhookCalls{}
-		h := connect.NewWebhookHandler([]string{whSecret}, calls.handle, whClock(), connect.WithWebhookMaxBodySize(0))
+		h := newWebhookHandler(t, []string{whSecret}, calls.handle, whClock())
 		// A valid event padded with white space to one byte over the cap.
 		big := append(bytes.Clone(body), bytes.Repeat([]byte(" "), connect.DefaultWebhookMaxBodySize+1-len(body))...)
 		w := deliverWebhook(t, h, http.MethodPost, big, whGroup(whSecret, whNow, big))
@@ -743,7 +756,7 @@ func TestWebhookHandlerSignatureFailures(t *testing.T) {
 	}
 	dedupe := &recordingDeduper{}
 	calls := &webhookCalls{}
-	h := connect.NewWebhookHandler([]string{whSecret, "wbhsec_second-secret-of-ours"}, calls.handle, whClock(), connect.WithWebhookDeduper(dedupe))
+	h := newWebhookHandler(t, []string{whSecret, "wbhsec_second-secret-of-ours"}, calls.handle, whClock(), connect.WithWebhookDeduper(dedupe))
 	var unauthorized []string
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -770,19 +783,13 @@ func TestWebhookHandlerSignatureFailures(t *testing.T) {
 func TestWebhookHandlerMalformedEvent(t *testing.T) {
 	calls := &webhookCalls{}
 	dedupe := &recordingDeduper{}
-	h := connect.NewWebhookHandler([]string{whSecret}, calls.handle, whClock(), connect.WithWebhookDeduper(dedupe))
+	h := newWebhookHandler(t, []string{whSecret}, calls.handle, whClock(), connect.WithWebhookDeduper(dedupe))
 	for _, body := range [][]byte{[]byte("{"), []byte(`{"data":{"type":"event","attributes":{"name":"inquiry.completed"}}}`)} {
 		w := deliverWebhook(t, h, http.MethodPost, body, whGroup(whSecret, whNow, body))
 		assert.Equal(t, http.StatusBadRequest, w.Code, string(body))
 	}
 	assert.Zero(t, calls.count())
 	assert.Empty(t, dedupe.log())
-}
-
-func TestWebhookHandlerNilHandle(t *testing.T) {
-	h := connect.NewWebhookHandler([]string{whSecret}, nil, whClock())
-	body := webhookFixture(t, "inbound_created")
-	assert.Equal(t, http.StatusInternalServerError, deliverWebhook(t, h, http.MethodPost, body, whGroup(whSecret, whNow, body)).Code)
 }
 
 func TestWebhookHandlerErrorReleasesClaim(t *testing.T) {
@@ -792,7 +799,7 @@ func TestWebhookHandlerErrorReleasesClaim(t *testing.T) {
 		}
 		return nil
 	}}
-	h := connect.NewWebhookHandler([]string{whSecret}, calls.handle, whClock())
+	h := newWebhookHandler(t, []string{whSecret}, calls.handle, whClock())
 	body := webhookFixture(t, "inbound_created")
 	header := whGroup(whSecret, whNow, body)
 
@@ -811,7 +818,7 @@ func TestWebhookHandlerErrorReleasesClaim(t *testing.T) {
 
 func TestWebhookHandlerPanicReleasesClaim(t *testing.T) {
 	var n atomic.Int32
-	h := connect.NewWebhookHandler([]string{whSecret}, func(context.Context, *connect.WebhookEvent) error {
+	h := newWebhookHandler(t, []string{whSecret}, func(context.Context, *connect.WebhookEvent) error {
 		if n.Add(1) == 1 {
 			panic("boom")
 		}
@@ -828,7 +835,7 @@ func TestWebhookHandlerPanicReleasesClaim(t *testing.T) {
 
 func TestWebhookHandlerDropsRepeats(t *testing.T) {
 	calls := &webhookCalls{}
-	h := connect.NewWebhookHandler([]string{whSecret}, calls.handle, whClock())
+	h := newWebhookHandler(t, []string{whSecret}, calls.handle, whClock())
 	body := webhookFixture(t, "inbound_created")
 
 	// The same event three times, each delivery signed afresh (as Persona
@@ -851,7 +858,7 @@ func TestWebhookHandlerConcurrentRepeats(t *testing.T) {
 	// Persona may deliver one event several times at once; the handler
 	// (served over real HTTP, run with -race) must handle it once.
 	calls := &webhookCalls{delay: 20 * time.Millisecond}
-	srv := httptest.NewServer(connect.NewWebhookHandler([]string{whSecret}, calls.handle, whClock()))
+	srv := httptest.NewServer(newWebhookHandler(t, []string{whSecret}, calls.handle, whClock()))
 	t.Cleanup(srv.Close)
 
 	const n = 16
@@ -910,7 +917,7 @@ func TestWebhookHandlerRepeatDuringFailingDelivery(t *testing.T) {
 	release := make(chan struct{})
 	entered := make(chan struct{})
 	var calls atomic.Int32
-	h := connect.NewWebhookHandler([]string{whSecret}, func(context.Context, *connect.WebhookEvent) error {
+	h := newWebhookHandler(t, []string{whSecret}, func(context.Context, *connect.WebhookEvent) error {
 		if calls.Add(1) == 1 {
 			close(entered)
 			<-release
@@ -984,7 +991,7 @@ func TestWebhookHandlerCustomDeduper(t *testing.T) {
 	t.Run("success claims and keeps", func(t *testing.T) {
 		d := &recordingDeduper{}
 		calls := &webhookCalls{}
-		h := connect.NewWebhookHandler([]string{whSecret}, calls.handle, whClock(), connect.WithWebhookDeduper(d))
+		h := newWebhookHandler(t, []string{whSecret}, calls.handle, whClock(), connect.WithWebhookDeduper(d))
 		assert.Equal(t, http.StatusOK, deliverWebhook(t, h, http.MethodPost, body, header).Code)
 		assert.Equal(t, http.StatusOK, deliverWebhook(t, h, http.MethodPost, body, header).Code)
 		assert.Equal(t, []string{"claim " + id, "claim " + id}, d.log())
@@ -993,7 +1000,7 @@ func TestWebhookHandlerCustomDeduper(t *testing.T) {
 	t.Run("failure releases", func(t *testing.T) {
 		d := &recordingDeduper{}
 		calls := &webhookCalls{err: func(int) error { return errors.New("no") }}
-		h := connect.NewWebhookHandler([]string{whSecret}, calls.handle, whClock(), connect.WithWebhookDeduper(d))
+		h := newWebhookHandler(t, []string{whSecret}, calls.handle, whClock(), connect.WithWebhookDeduper(d))
 		assert.Equal(t, http.StatusInternalServerError, deliverWebhook(t, h, http.MethodPost, body, header).Code)
 		assert.Equal(t, http.StatusInternalServerError, deliverWebhook(t, h, http.MethodPost, body, header).Code)
 		assert.Equal(t, []string{"claim " + id, "release " + id, "claim " + id, "release " + id}, d.log())
@@ -1001,7 +1008,7 @@ func TestWebhookHandlerCustomDeduper(t *testing.T) {
 	})
 	t.Run("release survives a cancelled request", func(t *testing.T) {
 		d := &recordingDeduper{}
-		h := connect.NewWebhookHandler([]string{whSecret}, func(context.Context, *connect.WebhookEvent) error {
+		h := newWebhookHandler(t, []string{whSecret}, func(context.Context, *connect.WebhookEvent) error {
 			return errors.New("no")
 		}, whClock(), connect.WithWebhookDeduper(d))
 		ctx, cancel := context.WithCancel(context.Background())
@@ -1016,7 +1023,7 @@ func TestWebhookHandlerCustomDeduper(t *testing.T) {
 	t.Run("already claimed elsewhere", func(t *testing.T) {
 		d := &recordingDeduper{claimed: map[string]bool{id: true}}
 		calls := &webhookCalls{}
-		h := connect.NewWebhookHandler([]string{whSecret}, calls.handle, whClock(), connect.WithWebhookDeduper(d))
+		h := newWebhookHandler(t, []string{whSecret}, calls.handle, whClock(), connect.WithWebhookDeduper(d))
 		assert.Equal(t, http.StatusOK, deliverWebhook(t, h, http.MethodPost, body, header).Code)
 		assert.Zero(t, calls.count())
 		assert.Equal(t, []string{"claim " + id}, d.log())
@@ -1024,25 +1031,18 @@ func TestWebhookHandlerCustomDeduper(t *testing.T) {
 	t.Run("claim error is 500 without handling", func(t *testing.T) {
 		d := &recordingDeduper{claimErr: errors.New("redis down")}
 		calls := &webhookCalls{}
-		h := connect.NewWebhookHandler([]string{whSecret}, calls.handle, whClock(), connect.WithWebhookDeduper(d))
+		h := newWebhookHandler(t, []string{whSecret}, calls.handle, whClock(), connect.WithWebhookDeduper(d))
 		w := deliverWebhook(t, h, http.MethodPost, body, header)
 		assert.Equal(t, http.StatusInternalServerError, w.Code)
 		assert.NotContains(t, w.Body.String(), "redis")
 		assert.Zero(t, calls.count())
 		assert.Equal(t, []string{"claim " + id}, d.log(), "nothing to release after a failed claim")
 	})
-	t.Run("nil deduper keeps the default", func(t *testing.T) {
-		calls := &webhookCalls{}
-		h := connect.NewWebhookHandler([]string{whSecret}, calls.handle, whClock(), connect.WithWebhookDeduper(nil))
-		deliverWebhook(t, h, http.MethodPost, body, header)
-		deliverWebhook(t, h, http.MethodPost, body, header)
-		assert.Equal(t, 1, calls.count())
-	})
 }
 
 func TestMemoryDeduper(t *testing.T) {
 	ctx := context.Background()
-	d := connect.NewMemoryDeduper(time.Hour)
+	d := newMemoryDeduper(t, time.Hour)
 	ok, err := d.Claim(ctx, "evt_A")
 	require.NoError(t, err)
 	assert.True(t, ok)
@@ -1059,7 +1059,7 @@ func TestMemoryDeduper(t *testing.T) {
 func TestMemoryDeduperForgetsAfterTTL(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		d := connect.NewMemoryDeduper(time.Hour)
+		d := newMemoryDeduper(t, time.Hour)
 		ok, _ := d.Claim(ctx, "evt_A")
 		require.True(t, ok)
 		time.Sleep(30 * time.Minute)
@@ -1085,7 +1085,7 @@ func TestMemoryDeduperForgetsAfterTTL(t *testing.T) {
 }
 
 func TestMemoryDeduperConcurrent(t *testing.T) {
-	d := connect.NewMemoryDeduper(time.Hour)
+	d := newMemoryDeduper(t, time.Hour)
 	var wins atomic.Int32
 	var wg sync.WaitGroup
 	for range 64 {
@@ -1105,7 +1105,7 @@ func TestWebhookHandlerMemoryDeduperTTL(t *testing.T) {
 	// two days (Persona's retry window) is dropped.
 	synctest.Test(t, func(t *testing.T) {
 		calls := &webhookCalls{}
-		h := connect.NewWebhookHandler([]string{whSecret}, calls.handle)
+		h := newWebhookHandler(t, []string{whSecret}, calls.handle)
 		body := webhookFixture(t, "inbound_created")
 		deliverWebhook(t, h, http.MethodPost, body, connect.SignWebhookPayload(body, whSecret, time.Now()))
 		time.Sleep(48 * time.Hour)
@@ -1122,4 +1122,215 @@ func TestWebhookEventNames(t *testing.T) {
 	assert.Equal(t, "connect/share-token.inbound-redeemed", connect.EventShareTokenInboundRedeemed)
 	assert.Equal(t, "connect/share-token.outbound-created", connect.EventShareTokenOutboundCreated)
 	assert.Equal(t, "connect/share-token.outbound-redeemed", connect.EventShareTokenOutboundRedeemed)
+}
+
+// --- Configuration refused when built ---
+
+func TestWebhookOptionsRefusedAtCallTime(t *testing.T) {
+	body := webhookFixture(t, "inbound_created")
+	fresh := whGroup(whSecret, whNow, body)
+	old := whGroup(whSecret, whNow.Add(-4*time.Minute), body)
+	cases := []struct {
+		name   string
+		opt    connect.WebhookOption
+		option string
+	}{
+		{"zero tolerance", connect.WithWebhookTolerance(0), "WithWebhookTolerance"},
+		{"negative tolerance", connect.WithWebhookTolerance(-time.Hour), "WithWebhookTolerance"},
+		{"nil clock", connect.WithWebhookClock(nil), "WithWebhookClock"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			// Nothing is accepted: not a fresh signature, not one the default
+			// tolerance would take.
+			for _, header := range []string{fresh, old} {
+				err := connect.VerifyWebhookSignature(body, header, []string{whSecret}, whClock(), tc.opt)
+				require.ErrorIs(t, err, connect.ErrInvalidParams)
+				assert.Contains(t, err.Error(), tc.option)
+				ev, err := connect.ParseWebhookEvent(body, header, []string{whSecret}, whClock(), tc.opt)
+				require.ErrorIs(t, err, connect.ErrInvalidParams)
+				assert.Contains(t, err.Error(), tc.option)
+				assert.Nil(t, ev)
+			}
+			var ve *connect.ValidationError
+			require.ErrorAs(t, connect.VerifyWebhookSignature(body, fresh, []string{whSecret}, tc.opt), &ve)
+			assert.Equal(t, tc.option, ve.Field)
+		})
+	}
+	// A nil option is skipped, as an unset optional one.
+	require.NoError(t, connect.VerifyWebhookSignature(body, fresh, []string{whSecret}, whClock(), nil))
+}
+
+func TestNewWebhookHandlerRefusesBadConfiguration(t *testing.T) {
+	calls := &webhookCalls{}
+	cases := []struct {
+		name    string
+		secrets []string
+		handle  func(context.Context, *connect.WebhookEvent) error
+		opts    []connect.WebhookHandlerOption
+		field   string
+	}{
+		{"nil handle", []string{whSecret}, nil, nil, "handle"},
+		{"nil secrets", nil, calls.handle, nil, "secrets"},
+		{"only empty secrets", []string{"", ""}, calls.handle, nil, "secrets"},
+		{"zero tolerance", []string{whSecret}, calls.handle, []connect.WebhookHandlerOption{connect.WithWebhookTolerance(0)}, "WithWebhookTolerance"},
+		{"negative tolerance", []string{whSecret}, calls.handle, []connect.WebhookHandlerOption{connect.WithWebhookTolerance(-time.Second)}, "WithWebhookTolerance"},
+		{"nil clock", []string{whSecret}, calls.handle, []connect.WebhookHandlerOption{connect.WithWebhookClock(nil)}, "WithWebhookClock"},
+		{"zero body cap", []string{whSecret}, calls.handle, []connect.WebhookHandlerOption{connect.WithWebhookMaxBodySize(0)}, "WithWebhookMaxBodySize"},
+		{"negative body cap", []string{whSecret}, calls.handle, []connect.WebhookHandlerOption{connect.WithWebhookMaxBodySize(-1)}, "WithWebhookMaxBodySize"},
+		{"nil deduper", []string{whSecret}, calls.handle, []connect.WebhookHandlerOption{connect.WithWebhookDeduper(nil)}, "WithWebhookDeduper"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h, err := connect.NewWebhookHandler(tc.secrets, tc.handle, tc.opts...)
+			assert.Nil(t, h)
+			require.ErrorIs(t, err, connect.ErrInvalidParams)
+			var ve *connect.ValidationError
+			require.ErrorAs(t, err, &ve)
+			assert.Equal(t, tc.field, ve.Field)
+		})
+	}
+	// An empty secret beside a real one is dropped, not refused.
+	h := newWebhookHandler(t, []string{"", whSecret}, calls.handle, whClock(), nil)
+	body := webhookFixture(t, "inbound_created")
+	assert.Equal(t, http.StatusUnauthorized, deliverWebhook(t, h, http.MethodPost, body, whGroup("", whNow, body)).Code)
+	assert.Equal(t, http.StatusOK, deliverWebhook(t, h, http.MethodPost, body, whGroup(whSecret, whNow, body)).Code)
+}
+
+func TestNewMemoryDeduperRefusesNonPositiveTTL(t *testing.T) {
+	for _, ttl := range []time.Duration{0, -time.Hour} {
+		d, err := connect.NewMemoryDeduper(ttl)
+		assert.Nil(t, d, ttl)
+		require.ErrorIs(t, err, connect.ErrInvalidParams, ttl)
+		assert.Contains(t, err.Error(), "ttl")
+	}
+}
+
+func TestWebhookHandlerUsesItsTolerance(t *testing.T) {
+	calls := &webhookCalls{}
+	h := newWebhookHandler(t, []string{whSecret}, calls.handle, whClock(), connect.WithWebhookTolerance(30*time.Second))
+	body := webhookFixture(t, "inbound_created")
+	assert.Equal(t, http.StatusUnauthorized, deliverWebhook(t, h, http.MethodPost, body, whGroup(whSecret, whNow.Add(-31*time.Second), body)).Code)
+	assert.Equal(t, http.StatusOK, deliverWebhook(t, h, http.MethodPost, body, whGroup(whSecret, whNow.Add(-29*time.Second), body)).Code)
+}
+
+// --- The header before the body ---
+
+// watchedBody is a request body that records whether it was read.
+type watchedBody struct {
+	r    io.Reader
+	read atomic.Bool
+}
+
+func (b *watchedBody) Read(p []byte) (int, error) {
+	b.read.Store(true)
+	return b.r.Read(p)
+}
+
+func (b *watchedBody) Close() error { return nil }
+
+func TestWebhookHandlerChecksHeaderBeforeReadingBody(t *testing.T) {
+	body := webhookFixture(t, "inbound_created")
+	cases := []struct {
+		name     string
+		header   string
+		want     int
+		wantRead bool
+	}{
+		{"missing", "", http.StatusBadRequest, false},
+		{"blank", "   ", http.StatusBadRequest, false},
+		{"malformed", "t=abc,v1=zz", http.StatusUnauthorized, false},
+		{"no v1", "t=1692314293", http.StatusUnauthorized, false},
+		{"every group stale", whGroup(whSecret, whNow.Add(-time.Hour), body) + " " + whGroup(whSecretOld, whNow.Add(time.Hour), body), http.StatusUnauthorized, false},
+		{"fresh but forged", whGroup(whSecretBad, whNow, body), http.StatusUnauthorized, true},
+		{"valid", whGroup(whSecret, whNow, body), http.StatusOK, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			calls := &webhookCalls{}
+			h := newWebhookHandler(t, []string{whSecret}, calls.handle, whClock())
+			b := &watchedBody{r: bytes.NewReader(body)}
+			req := httptest.NewRequest(http.MethodPost, "/", nil)
+			req.Body = b
+			if tc.header != "" {
+				req.Header.Set("Persona-Signature", tc.header)
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			assert.Equal(t, tc.want, w.Code)
+			assert.Equal(t, tc.wantRead, b.read.Load(), "body read")
+		})
+	}
+}
+
+func TestWebhookHandlerRefusesDeclaredOversizeWithoutReading(t *testing.T) {
+	body := webhookFixture(t, "inbound_created")
+	calls := &webhookCalls{}
+	h := newWebhookHandler(t, []string{whSecret}, calls.handle, whClock(), connect.WithWebhookMaxBodySize(int64(len(body)-1)))
+	b := &watchedBody{r: bytes.NewReader(body)}
+	req := httptest.NewRequest(http.MethodPost, "/", nil)
+	req.Body, req.ContentLength = b, int64(len(body))
+	req.Header.Set("Persona-Signature", whGroup(whSecret, whNow, body))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	assert.Equal(t, http.StatusRequestEntityTooLarge, w.Code)
+	assert.False(t, b.read.Load())
+}
+
+// --- Delivery headers ---
+
+func TestWebhookHandlerFillsDelivery(t *testing.T) {
+	body := webhookFixture(t, "inbound_created")
+	cases := []struct {
+		name    string
+		headers map[string]string
+		want    connect.WebhookDelivery
+	}{
+		{"all set", map[string]string{
+			"Persona-Webhook-Attempts-Made":      "2",
+			"Persona-Webhook-Attempts-Left":      "6",
+			"Persona-Webhook-First-Attempted-At": "1527811200",
+		}, connect.WebhookDelivery{AttemptsMade: 2, AttemptsLeft: 6, FirstAttemptedAt: time.Unix(1527811200, 0).UTC()}},
+		{"none", nil, connect.WebhookDelivery{}},
+		{"last attempt", map[string]string{"Persona-Webhook-Attempts-Made": "8", "Persona-Webhook-Attempts-Left": "0"},
+			connect.WebhookDelivery{AttemptsMade: 8}},
+		{"malformed", map[string]string{
+			"Persona-Webhook-Attempts-Made":      "two",
+			"Persona-Webhook-Attempts-Left":      "-1",
+			"Persona-Webhook-First-Attempted-At": "2018-06-01T00:00:00Z",
+		}, connect.WebhookDelivery{}},
+		{"overflowing and fractional", map[string]string{
+			"Persona-Webhook-Attempts-Made":      "99999999999999999999999",
+			"Persona-Webhook-Attempts-Left":      "1.5",
+			"Persona-Webhook-First-Attempted-At": "0",
+		}, connect.WebhookDelivery{}},
+		{"one malformed leaves the others", map[string]string{
+			"Persona-Webhook-Attempts-Made":      " 3",
+			"Persona-Webhook-Attempts-Left":      "5",
+			"Persona-Webhook-First-Attempted-At": "-1527811200",
+		}, connect.WebhookDelivery{AttemptsLeft: 5}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			calls := &webhookCalls{}
+			h := newWebhookHandler(t, []string{whSecret}, calls.handle, whClock())
+			req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
+			req.Header.Set("Persona-Signature", whGroup(whSecret, whNow, body))
+			for k, v := range tc.headers {
+				req.Header.Set(k, v)
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			require.Equal(t, http.StatusOK, w.Code)
+			require.Equal(t, 1, calls.count())
+			assert.Equal(t, tc.want, calls.snapshot()[0].Delivery)
+		})
+	}
+	// ParseWebhookEvent sees no headers but the signature.
+	assert.Zero(t, parseSigned(t, body).Delivery)
+}
+
+func TestWebhookEventInquiryNames(t *testing.T) {
+	assert.Equal(t, "inquiry.completed", connect.EventInquiryCompleted)
+	assert.Equal(t, "inquiry.approved", connect.EventInquiryApproved)
 }

@@ -27,7 +27,7 @@ type config struct {
 	// ClientOptions are added to the SDK client's (tests shorten retry waits).
 	ClientOptions []connect.ClientOption
 	// WebhookOptions are passed to connect.NewWebhookHandler.
-	WebhookOptions []connect.WebhookOption
+	WebhookOptions []connect.WebhookHandlerOption
 }
 
 // errShuttingDown refuses new work once Shutdown has begun.
@@ -105,7 +105,11 @@ func newService(cfg config) (*service, error) {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("POST /share-tokens", s.handleShareToken)
-	s.mux.Handle("/webhooks/persona", connect.NewWebhookHandler(cfg.WebhookSecrets, s.handleEvent, cfg.WebhookOptions...))
+	webhooks, err := connect.NewWebhookHandler(cfg.WebhookSecrets, s.handleEvent, cfg.WebhookOptions...)
+	if err != nil {
+		return nil, fmt.Errorf("webhook handler: %w", err)
+	}
+	s.mux.Handle("/webhooks/persona", webhooks)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
