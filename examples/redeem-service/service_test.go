@@ -359,3 +359,23 @@ func TestLostRedeemAnswerIsRetriedWithTheSameKey(t *testing.T) {
 	assert.Equal(t, 1, f.fake.Stats().Dropped)
 	assert.Equal(t, 1, f.fake.Stats().Redemptions, "the retry replayed the first redemption")
 }
+
+// TestServiceWithoutWebhookSecretsStillTakesHandOvers: with no secret the
+// service starts, redeems hand-overs, and answers deliveries 404 instead of
+// refusing to start.
+func TestServiceWithoutWebhookSecretsStillTakesHandOvers(t *testing.T) {
+	f := newFixture(t, nil)
+	web := httptest.NewUnstartedServer(nil)
+	f.serveOn(t, web, func(c *config) { c.WebhookSecrets = nil })
+
+	resp, err := http.Post(web.URL+"/webhooks/persona", "application/json", strings.NewReader(`{}`))
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+
+	id := f.newToken(t)
+	resp, err = http.Post(web.URL+"/share-tokens", "application/json", strings.NewReader(`{"share_token_id":"`+id+`"}`))
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+}
