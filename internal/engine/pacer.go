@@ -2,64 +2,95 @@ package engine
 
 import (
 	"context"
-	"net/http"
-	"strconv"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 )
 
+// ErrRateLimited is the root package's ErrRateLimited, defined here so that
+// the engine's own errors can match it.
+var ErrRateLimited = errors.New("connect: rate limited")
+
+// PacingError reports a call that the pacer refused to hold: the window is
+// spent and waiting for its reset would outlast the call's context or
+// MaxRateLimitWait. Nothing was sent. It matches ErrRateLimited.
+type PacingError struct {
+	// Wait is how long the call would have had to hold.
+	Wait time.Duration
+	// Bound names what the wait exceeds, such as "the 700ms left before the
+	// context's deadline" or "WithMaxRateLimitWait (10s)".
+	Bound string
+}
+
+func (e *PacingError) Error() string {
+	return fmt.Sprintf("rate limited: the window is spent and resets in %s, beyond %s; not sent", e.Wait, e.Bound)
+}
+
+// Is reports whether target is ErrRateLimited.
+func (e *PacingError) Is(target error) bool { return target == ErrRateLimited }
+
 // pacer spaces the attempts of every call of one client so that they stay
 // within the server's rate-limit window instead of spending requests on
-// certain 429s. It keeps an estimate of the requests left in the window and
-// of when the window ends, both from the responses' RateLimit-Remaining and
-// RateLimit-Reset: the count is the lowest any response of the window
-// reported, less the attempts in flight when it was observed (the server may
-// not have counted them yet), less the attempts started since. Responses
-// arrive out of order, so a higher count later is not believed until the
-// window is over. While the estimate is zero, attempts hold until the
-// window's end; after it, nothing is known until the next response.
+// certain 429s.
+//
+// Its estimate is the server's latest word, less what the server cannot
+// have counted yet. Attempts are numbered in the order the pacer admits
+// them; the response to the highest-numbered attempt observed so far sets
+// the estimate: requests left = its RateLimit-Remaining less the attempts
+// admitted after it (they may not have reached the server yet), and the
+// window's end = now + its RateLimit-Reset. A response to an older attempt
+// (overtaken in flight) is stale and changes nothing. Each admission then
+// spends one request of the estimate; while none is left, attempts hold
+// until the window's end, after which nothing is known until the next
+// response, and attempts go freely.
+//
+// RateLimit-Reset is whole seconds, rounded up by the server, so each end is
+// up to a second late. Ends reported within the same window are therefore
+// compared: an earlier one is the more precise and replaces the estimate; a
+// later one replaces it only when it is at least a second later (the server
+// moved the window). This releases held attempts within milliseconds of the
+// real reset even when the window is as short as a second.
 type pacer struct {
 	mu       sync.Mutex
-	end      time.Time // when the window the estimate belongs to resets
+	admitted uint64    // attempts admitted so far; the last one's number
+	basis    uint64    // the number of the attempt whose response set the estimate
 	left     int       // requests left in the window, as estimated
-	known    bool      // left and end describe a window that has not ended
-	inflight int       // attempts started whose outcome is not observed yet
+	end      time.Time // when the window resets, as estimated; zero: unknown
 }
 
-// observe takes the server's word on the window from a response's headers.
-// A response that says the window is spent never moves its end earlier.
-func (p *pacer) observe(h http.Header, now time.Time) {
-	// Canonical spellings (Ratelimit-…): Get would allocate to canonicalize
-	// RateLimit-…, and observe runs on every response.
-	remaining, err := strconv.Atoi(h.Get("Ratelimit-Remaining"))
-	if err != nil || remaining < 0 {
+// observe takes the server's word on the window from a response to attempt
+// number seq.
+func (p *pacer) observe(seq uint64, rl RateLimit, now time.Time) {
+	if !rl.HasRemaining || !rl.HasReset {
 		return
 	}
-	secs, err := strconv.ParseInt(h.Get("Ratelimit-Reset"), 10, 64)
-	if err != nil || secs <= 0 {
-		return
-	}
-	end := now.Add(seconds(secs))
+	end := now.Add(rl.Reset)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	left := max(remaining-p.inflight, 0)
-	switch {
-	case !p.known || !now.Before(p.end):
-		p.known, p.end, p.left = true, end, left
-	default:
-		p.left = min(p.left, left)
-		if remaining == 0 && end.After(p.end) {
-			p.end = end
-		}
+	if seq < p.basis {
+		return
+	}
+	p.basis = seq
+	p.left = max(rl.Remaining-int(p.admitted-min(seq, p.admitted)), 0)
+	if p.end.IsZero() || !now.Before(p.end) || end.Before(p.end) || end.Sub(p.end) >= time.Second {
+		p.end = end
 	}
 }
 
-// done records that an attempt started by acquire has an outcome: its
-// response (to be observed next) or a transport error.
-func (p *pacer) done() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.inflight = max(p.inflight-1, 0)
+// waitLocked is how long an attempt must hold at now.
+func (p *pacer) waitLocked(now time.Time) time.Duration {
+	if p.end.IsZero() {
+		return 0
+	}
+	if !now.Before(p.end) {
+		p.end = time.Time{} // the window is over: nothing is known of the next
+		return 0
+	}
+	if p.left > 0 {
+		return 0
+	}
+	return p.end.Sub(now)
 }
 
 // remaining is how long attempts must still hold.
@@ -69,50 +100,55 @@ func (p *pacer) remaining(now time.Time) time.Duration {
 	return p.waitLocked(now)
 }
 
-func (p *pacer) waitLocked(now time.Time) time.Duration {
-	if !p.known {
-		return 0
-	}
-	if !now.Before(p.end) {
-		p.known = false // the window is over: nothing is known of the next
-		return 0
-	}
-	if p.left > 0 {
-		return 0
-	}
-	return p.end.Sub(now)
-}
-
-// acquire blocks until an attempt may be sent, for at most limit in all, or
-// until ctx ends, and then counts the attempt as in flight: every nil return
-// must be followed by done once the attempt has an outcome.
-func (p *pacer) acquire(ctx context.Context, limit time.Duration) error {
+// acquire admits an attempt and returns its number for observe. It holds
+// while the window is spent, for at most limit in all and never past ctx's
+// deadline: a hold that would last longer is not begun, and acquire returns
+// a *PacingError at once.
+func (p *pacer) acquire(ctx context.Context, limit time.Duration) (uint64, error) {
 	var giveUp time.Time // when the hold has lasted limit
 	for {
 		if err := ctx.Err(); err != nil {
-			return err
+			return 0, err
 		}
 		p.mu.Lock()
 		now := time.Now()
 		if giveUp.IsZero() {
 			giveUp = now.Add(limit)
 		}
-		wait := min(p.waitLocked(now), giveUp.Sub(now))
+		wait := p.waitLocked(now)
 		if wait <= 0 {
-			if p.known && p.left > 0 {
+			if !p.end.IsZero() {
 				p.left--
 			}
-			p.inflight++
+			p.admitted++
+			seq := p.admitted
 			p.mu.Unlock()
-			return nil
+			return seq, nil
 		}
 		p.mu.Unlock()
+		if err := holdAllowed(ctx, wait, giveUp.Sub(now), limit); err != nil {
+			return 0, err
+		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return ctx.Err()
+			return 0, ctx.Err()
 		case <-t.C:
 		}
 	}
+}
+
+// holdAllowed refuses a hold of wait that would outlast what is left of the
+// limit, or of ctx before its deadline.
+func holdAllowed(ctx context.Context, wait, left, limit time.Duration) error {
+	if wait > left {
+		return &PacingError{Wait: wait, Bound: fmt.Sprintf("WithMaxRateLimitWait (%s)", limit)}
+	}
+	if deadline, ok := ctx.Deadline(); ok {
+		if until := time.Until(deadline); wait > until {
+			return &PacingError{Wait: wait, Bound: fmt.Sprintf("the %s left before the context's deadline", until.Round(time.Millisecond))}
+		}
+	}
+	return nil
 }
