@@ -82,9 +82,15 @@ func (c *call) attemptStarted(_ retryablehttp.Logger, _ *http.Request, _ int) {
 // same attempt once readFinalBody has run; the decision then only concerns errors
 // from reading the body.
 func (c *call) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
-	if !c.bodyRead && resp != nil {
+	if !c.bodyRead {
+		// The attempt has its outcome: it no longer counts as in flight,
+		// and its rate-limit headers update the pacer.
 		now := time.Now()
-		c.engine.pacer.observe(c.seq, ParseRateLimit(resp.Header, now), now)
+		var rl RateLimit
+		if resp != nil {
+			rl = ParseRateLimit(resp.Header, now)
+		}
+		c.engine.pacer.done(c.seq, rl, c.attemptStart, now)
 	}
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		if err == nil {

@@ -34,47 +34,55 @@ func (e *PacingError) Is(target error) bool { return target == ErrRateLimited }
 // within the server's rate-limit window instead of spending requests on
 // certain 429s.
 //
-// Its estimate is the server's latest word, less what the server cannot
+// Its estimate is the server's latest word, less what the server may not
 // have counted yet. Attempts are numbered in the order the pacer admits
 // them; the response to the highest-numbered attempt observed so far sets
-// the estimate: requests left = its RateLimit-Remaining less the attempts
-// admitted after it (they may not have reached the server yet), and the
-// window's end = now + its RateLimit-Reset. A response to an older attempt
-// (overtaken in flight) is stale and changes nothing. Each admission then
-// spends one request of the estimate; while none is left, attempts hold
-// until the window's end, after which nothing is known until the next
-// response, and attempts go freely.
+// the estimate: requests left = its RateLimit-Remaining less the client's
+// other attempts still in flight (each may or may not have been counted;
+// the estimate assumes not), and the window's end from its RateLimit-Reset.
+// A response to an older attempt (overtaken in flight) is stale and changes
+// nothing. It never keeps a count of its own against the server's: a
+// server that says 3 are left on every response never has a call held.
+// Each admission spends one request of the estimate; while none is left,
+// attempts hold until the window's end or the next response, whichever
+// comes first. After the end, nothing is known until the next response,
+// and attempts go freely.
 //
-// RateLimit-Reset is whole seconds, rounded up by the server, so each end is
-// up to a second late. Ends reported within the same window are therefore
-// compared: an earlier one is the more precise and replaces the estimate; a
-// later one replaces it only when it is at least a second later (the server
-// moved the window). This releases held attempts within milliseconds of the
-// real reset even when the window is as short as a second.
+// RateLimit-Reset counts whole seconds, rounded up, from when the server
+// counted the request: some time between the attempt's start and its
+// response. The end is taken from the attempt's start (so that a response's
+// travel time does not push every window later than the last), and an end
+// reported within the same window replaces the estimate when it is earlier
+// (the more precise) or at least a second later (the server moved the
+// window), not when rounding alone made it later.
 type pacer struct {
 	mu       sync.Mutex
-	admitted uint64    // attempts admitted so far; the last one's number
-	basis    uint64    // the number of the attempt whose response set the estimate
-	left     int       // requests left in the window, as estimated
-	end      time.Time // when the window resets, as estimated; zero: unknown
+	admitted uint64        // attempts admitted so far; the last one's number
+	basis    uint64        // the number of the attempt whose response set the estimate
+	inflight int           // attempts admitted whose outcome is not known yet
+	left     int           // requests left in the window, as estimated
+	end      time.Time     // when the window resets, as estimated; zero: unknown
+	changed  chan struct{} // closed when a response changes the estimate
 }
 
-// observe takes the server's word on the window from a response to attempt
-// number seq.
-func (p *pacer) observe(seq uint64, rl RateLimit, now time.Time) {
-	if !rl.HasRemaining || !rl.HasReset {
-		return
-	}
-	end := now.Add(rl.Reset)
+// done records that attempt seq, started at sent, has an outcome: rl is
+// what its response said of the window (nothing for a transport error).
+func (p *pacer) done(seq uint64, rl RateLimit, sent, now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if seq < p.basis {
+	p.inflight = max(p.inflight-1, 0)
+	if !rl.HasRemaining || !rl.HasReset || seq < p.basis {
 		return
 	}
 	p.basis = seq
-	p.left = max(rl.Remaining-int(p.admitted-min(seq, p.admitted)), 0)
+	p.left = max(rl.Remaining-p.inflight, 0)
+	end := sent.Add(rl.Reset)
 	if p.end.IsZero() || !now.Before(p.end) || end.Before(p.end) || end.Sub(p.end) >= time.Second {
 		p.end = end
+	}
+	if p.changed != nil {
+		close(p.changed)
+		p.changed = nil
 	}
 }
 
@@ -100,7 +108,8 @@ func (p *pacer) remaining(now time.Time) time.Duration {
 	return p.waitLocked(now)
 }
 
-// acquire admits an attempt and returns its number for observe. It holds
+// acquire admits an attempt and returns its number: done must follow once
+// the attempt has an outcome. It holds
 // while the window is spent, for at most limit in all and never past ctx's
 // deadline: a hold that would last longer is not begun, and acquire returns
 // a *PacingError at once.
@@ -121,10 +130,15 @@ func (p *pacer) acquire(ctx context.Context, limit time.Duration) (uint64, error
 				p.left--
 			}
 			p.admitted++
+			p.inflight++
 			seq := p.admitted
 			p.mu.Unlock()
 			return seq, nil
 		}
+		if p.changed == nil {
+			p.changed = make(chan struct{})
+		}
+		changed := p.changed
 		p.mu.Unlock()
 		if err := holdAllowed(ctx, wait, giveUp.Sub(now), limit); err != nil {
 			return 0, err
@@ -134,6 +148,8 @@ func (p *pacer) acquire(ctx context.Context, limit time.Duration) (uint64, error
 		case <-ctx.Done():
 			t.Stop()
 			return 0, ctx.Err()
+		case <-changed:
+			t.Stop()
 		case <-t.C:
 		}
 	}

@@ -25,7 +25,7 @@ func rateHeader(remaining, reset string) http.Header {
 
 // see observes a response with the given headers to attempt seq.
 func (p *pacer) see(seq uint64, remaining, reset string, now time.Time) {
-	p.observe(seq, ParseRateLimit(rateHeader(remaining, reset), now), now)
+	p.done(seq, ParseRateLimit(rateHeader(remaining, reset), now), now, now)
 }
 
 // admit acquires without holding, as a test's shorthand.
@@ -62,7 +62,7 @@ func TestPacerObserve(t *testing.T) {
 		rateHeader("0", "99999999999999999999"),
 	} {
 		var q pacer
-		q.observe(0, ParseRateLimit(h, now), now)
+		q.done(0, ParseRateLimit(h, now), now, now)
 		assert.Zero(t, q.remaining(now), "header %v must not pace", h)
 	}
 }
@@ -217,6 +217,27 @@ func TestPacerHold(t *testing.T) {
 			}
 			wg.Wait()
 		})
+	})
+}
+
+// TestPacerWakesOnResponse: attempts held because the estimate ran out go
+// as soon as a response says requests are left, not at the window's end.
+func TestPacerWakesOnResponse(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var p pacer
+		start := time.Now()
+		first := p.admit(t)
+		p.see(p.admit(t), "0", "30", start) // one in flight, none left
+		held := make(chan time.Duration)
+		go func() {
+			_, err := p.acquire(t.Context(), time.Minute)
+			assert.NoError(t, err)
+			held <- time.Since(start)
+		}()
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		p.see(first+2, "4", "28", time.Now()) // the server's word: room again
+		assert.Equal(t, 2*time.Second, <-held)
 	})
 }
 
