@@ -135,7 +135,10 @@ func simulatePacing(t testing.TB, p pacingRun) pacingResult {
 
 	tr := &http.Transport{DialContext: l.dial, MaxIdleConnsPerHost: p.goroutines}
 	defer tr.CloseIdleConnections()
-	c, err := connect.NewClient(src.APIKey, connect.WithBaseURL(srv.URL),
+	// A hold for the window's end can outlast a whole window by the
+	// rounding of RateLimit-Reset; the default MaxRateLimitWait (60s) is
+	// no longer than Persona's window, and would refuse such holds.
+	c, err := connect.NewClient(src.APIKey, connect.WithBaseURL(srv.URL), connect.WithMaxRateLimitWait(2*p.window),
 		connect.WithHTTPClient(&http.Client{Transport: latencyTransport{tr, p.minLatency, p.maxLatency}}))
 	require.NoError(t, err)
 	tok, err := c.ShareTokens.Create(t.Context(), &connect.ShareTokenCreateParams{ConnectionID: cxn, SourceID: inq})

@@ -34,16 +34,18 @@ func (e *PacingError) Is(target error) bool { return target == ErrRateLimited }
 // within the server's rate-limit window instead of spending requests on
 // certain 429s.
 //
-// Its estimate is the server's latest word, less what the server may not
-// have counted yet. Attempts are numbered in the order the pacer admits
-// them; the response to the highest-numbered attempt observed so far sets
-// the estimate: requests left = its RateLimit-Remaining less the client's
-// other attempts still in flight (each may or may not have been counted;
-// the estimate assumes not), and the window's end from its RateLimit-Reset.
-// A response to an older attempt (overtaken in flight) is stale and changes
-// nothing. It never keeps a count of its own against the server's: a
-// server that says 3 are left on every response never has a call held.
-// Each admission spends one request of the estimate; while none is left,
+// Its estimate is the server's word, less what the server may not have
+// counted yet; it never keeps a count of its own against the server's (a
+// server that says 3 are left on every response never has a call held).
+// Each response sets it: requests left = the lowest RateLimit-Remaining
+// reported in the window (the server's count only falls within a window;
+// a response that was slow on its way reports an older, higher count) less
+// the client's other attempts still in flight (each may or may not have
+// been counted; the estimate assumes not), and the window's end from the
+// response's RateLimit-Reset. Attempts are numbered as they are admitted:
+// a response to an attempt older than the latest observed, or admitted
+// before the window ended, says nothing of the current window. Each
+// admission spends one request of the estimate; while none is left,
 // attempts hold until the window's end or the next response, whichever
 // comes first. After the end, nothing is known until the next response,
 // and attempts go freely.
@@ -60,6 +62,7 @@ type pacer struct {
 	admitted uint64        // attempts admitted so far; the last one's number
 	basis    uint64        // the number of the attempt whose response set the estimate
 	inflight int           // attempts admitted whose outcome is not known yet
+	low      int           // the lowest RateLimit-Remaining reported in the window
 	left     int           // requests left in the window, as estimated
 	end      time.Time     // when the window resets, as estimated; zero: unknown
 	changed  chan struct{} // closed when a response changes the estimate
@@ -75,9 +78,13 @@ func (p *pacer) done(seq uint64, rl RateLimit, sent, now time.Time) {
 		return
 	}
 	p.basis = seq
-	p.left = max(rl.Remaining-p.inflight, 0)
+	newWindow := p.end.IsZero() || !now.Before(p.end)
+	if newWindow || rl.Remaining < p.low {
+		p.low = rl.Remaining
+	}
+	p.left = max(p.low-p.inflight, 0)
 	end := sent.Add(rl.Reset)
-	if p.end.IsZero() || !now.Before(p.end) || end.Before(p.end) || end.Sub(p.end) >= time.Second {
+	if newWindow || end.Before(p.end) || end.Sub(p.end) >= time.Second {
 		p.end = end
 	}
 	if p.changed != nil {
@@ -92,7 +99,10 @@ func (p *pacer) waitLocked(now time.Time) time.Duration {
 		return 0
 	}
 	if !now.Before(p.end) {
-		p.end = time.Time{} // the window is over: nothing is known of the next
+		// The window is over: nothing is known of the next, and the
+		// responses to attempts admitted so far speak of the old one.
+		p.end = time.Time{}
+		p.basis = p.admitted + 1
 		return 0
 	}
 	if p.left > 0 {

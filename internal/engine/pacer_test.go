@@ -67,19 +67,14 @@ func TestPacerObserve(t *testing.T) {
 	}
 }
 
-// TestPacerLatestResponseWins: the response to the latest attempt replaces
-// the estimate, less the attempts admitted after it; a response to an
-// earlier attempt, overtaken in flight, changes nothing.
+// TestPacerLatestResponseWins: each response sets the estimate, the
+// lowest count reported in the window less the attempts in flight; a
+// higher count within the window (the server counted that request earlier)
+// and a response to an attempt older than the latest one change nothing;
+// the next window's first response is believed.
 func TestPacerLatestResponseWins(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		now := time.Now()
-		var p pacer
-		p.see(p.admit(t), "0", "10", now)
-		assert.Equal(t, 10*time.Second, p.remaining(now))
-		// A later response says the window has room again: believed.
-		p.see(2, "5", "10", now)
-		assert.Zero(t, p.remaining(now))
-
 		var q pacer
 		first, second, third := q.admit(t), q.admit(t), q.admit(t)
 		// The second answers first: one left, and the third may not have
@@ -89,12 +84,16 @@ func TestPacerLatestResponseWins(t *testing.T) {
 		// The first, overtaken, said more were left when it was counted.
 		q.see(first, "7", "10", now)
 		assert.Equal(t, 10*time.Second, q.remaining(now), "a stale response raised the count")
-		// The third's answer is the latest word.
-		q.see(third, "2", "10", now)
+		// The third's answer: nothing in flight now, one left.
+		q.see(third, "3", "10", now)
 		assert.Zero(t, q.remaining(now))
 		q.admit(t)
-		q.admit(t)
-		assert.Equal(t, 10*time.Second, q.remaining(now), "two admitted, none left")
+		assert.Equal(t, 10*time.Second, q.remaining(now), "one admitted, none left")
+		// The next window: its first response is believed.
+		later := now.Add(10 * time.Second)
+		assert.Zero(t, q.remaining(later))
+		q.see(q.admit(t), "299", "60", later)
+		assert.Zero(t, q.remaining(later))
 	})
 }
 
@@ -236,8 +235,9 @@ func TestPacerWakesOnResponse(t *testing.T) {
 		}()
 		time.Sleep(2 * time.Second)
 		synctest.Wait()
-		p.see(first+2, "4", "28", time.Now()) // the server's word: room again
-		assert.Equal(t, 2*time.Second, <-held)
+		p.see(first+2, "0", "28", time.Now()) // the attempt in flight answered: the window is still spent
+		p.see(first+3, "0", "1", time.Now())  // and ends in a second
+		assert.Equal(t, 3*time.Second, <-held)
 	})
 }
 
