@@ -68,6 +68,7 @@ func NewClient(apiKey string, opts ...ClientOption) (*Client, error) {
 		engine: engine.New(engine.Config{
 			HTTPClient:       hc,
 			Timeout:          cfg.timeout,
+			TimeoutOption:    cfg.timeoutOption,
 			MaxRetries:       cfg.maxRetries,
 			RetryWaitMin:     cfg.retryWaitMin,
 			RetryWaitMax:     cfg.retryWaitMax,

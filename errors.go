@@ -21,7 +21,7 @@ var (
 	ErrNotFound      = errors.New("connect: not found")            // 404
 	ErrConflict      = errors.New("connect: conflict")             // 409
 	ErrUnprocessable = errors.New("connect: unprocessable entity") // 422: an invalid action or parameter
-	ErrRateLimited   = errors.New("connect: rate limited")         // 429, after the retries
+	ErrRateLimited   = engine.ErrRateLimited                       // 429 after the retries, or a pacing wait the call cannot afford
 	ErrServer        = errors.New("connect: server error")         // any 5xx, after the retries
 	ErrInvalidParams = errors.New("connect: invalid parameters")   // nothing was sent
 	// ErrUnexpectedResponse matches a 2xx whose body is not what the call

@@ -25,6 +25,8 @@ type clientConfig struct {
 	retryWaitMax     time.Duration
 	maxRateLimitWait time.Duration
 	timeout          time.Duration
+	timeoutSet       bool   // WithTimeout was given
+	timeoutOption    string // names the option the attempt timeout came from, for errors
 	logger           *slog.Logger
 	roundTripper     http.RoundTripper // the transport attempts finally go through
 }
@@ -72,8 +74,15 @@ func isLoopback(host string) bool {
 }
 
 // WithHTTPClient sends each attempt through hc, so that its Transport (proxy,
-// TLS, connection pool) is used. The client keeps its own copy of hc: the
-// Timeout set by WithTimeout replaces hc's, and redirects are never followed.
+// TLS, connection pool) is used. The client keeps its own copy of hc, and
+// never follows a redirect whatever hc's CheckRedirect says; hc itself is not
+// changed.
+//
+// A non-zero hc.Timeout bounds each attempt, reading the body included, as
+// WithTimeout does (never the whole call: retries and their waits are
+// bounded by the call's context). Without WithTimeout it replaces the
+// default of 30s; with it, the smaller of the two applies. An attempt that
+// runs out of it fails with an error naming the option it came from.
 func WithHTTPClient(hc *http.Client) ClientOption {
 	return func(c *clientConfig) error {
 		if hc == nil {
@@ -146,12 +155,13 @@ func WithMaxRateLimitWait(d time.Duration) ClientOption {
 
 // WithTimeout bounds each attempt, reading the response included (default
 // 30s). The context passed to a call bounds the whole call, retries included.
+// When WithHTTPClient's client has a smaller Timeout, that one applies.
 func WithTimeout(d time.Duration) ClientOption {
 	return func(c *clientConfig) error {
 		if d <= 0 {
 			return &ValidationError{Field: "WithTimeout", Reason: "must be positive"}
 		}
-		c.timeout = d
+		c.timeout, c.timeoutSet = d, true
 		return nil
 	}
 }
@@ -178,11 +188,16 @@ func (c *clientConfig) baseHeader(apiKey string) http.Header {
 }
 
 // buildHTTPClient makes the client's private http.Client: the caller's or a
-// tuned default transport, the per-attempt timeout, and no redirects.
+// tuned default transport, the per-attempt timeout, and no redirects. It
+// settles c.timeout, which the caller's http.Client.Timeout may lower.
 func (c *clientConfig) buildHTTPClient() *http.Client {
 	var hc http.Client
 	if c.httpClient != nil {
 		hc = *c.httpClient
+	}
+	c.timeoutOption = "WithTimeout"
+	if hc.Timeout > 0 && (!c.timeoutSet || hc.Timeout < c.timeout) {
+		c.timeout, c.timeoutOption = hc.Timeout, "WithHTTPClient's http.Client.Timeout"
 	}
 	c.roundTripper = hc.Transport
 	if c.roundTripper == nil {
@@ -220,7 +235,8 @@ func defaultTransport() *http.Transport {
 }
 
 // attemptTransport is what the client's http.Client sends each attempt
-// through. It bounds the attempt by WithTimeout, reading the body included,
+// through. It bounds the attempt by the per-attempt timeout (WithTimeout or
+// the caller's http.Client.Timeout), reading the body included,
 // with a context deadline that ends when the body is closed. (Setting
 // http.Client.Timeout instead would cost, on any wrapped transport, a
 // goroutine, a timer and two channels per request: net/http enforces the

@@ -2,7 +2,6 @@ package connect
 
 import (
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/personaconnect/connect-go/internal/engine"
@@ -23,11 +22,15 @@ type Response struct {
 	Attempts int
 }
 
-// RateLimit is the state of the rate-limit window as of a response.
+// RateLimit is the state of the rate-limit window as of a response. A
+// header that is absent or not a non-negative integer leaves its field zero.
 type RateLimit struct {
 	Limit     int
 	Remaining int
-	// Reset is the time left until the window resets.
+	// Reset is the time left until the window resets. RateLimit-Reset is
+	// read as seconds up to an hour; a larger value as a Unix timestamp
+	// (some gateways send one) when it lies within an hour of now, and
+	// otherwise not at all: Reset is then zero.
 	Reset time.Duration
 }
 
@@ -39,10 +42,7 @@ func newResponse(res *engine.Result) Response {
 	r.RequestID = res.Header.Get("Request-Id")
 	r.EnvironmentID = res.Header.Get("Persona-Environment-Id")
 	r.OrganizationID = res.Header.Get("Persona-Organization-Id")
-	r.RateLimit.Limit, _ = strconv.Atoi(res.Header.Get("RateLimit-Limit"))
-	r.RateLimit.Remaining, _ = strconv.Atoi(res.Header.Get("RateLimit-Remaining"))
-	if secs, err := strconv.Atoi(res.Header.Get("RateLimit-Reset")); err == nil {
-		r.RateLimit.Reset = time.Duration(secs) * time.Second
-	}
+	rl := engine.ParseRateLimit(res.Header, time.Now())
+	r.RateLimit = RateLimit{Limit: rl.Limit, Remaining: rl.Remaining, Reset: rl.Reset}
 	return r
 }

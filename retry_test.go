@@ -154,14 +154,14 @@ func requireAPIError(t testing.TB, err error, status int) *connect.Error {
 // --- which statuses are retried ---------------------------------------------
 
 // TestRetryStatusPolicy: 408, 429, 502, 503, 504 are retried for GET and POST
-// until MaxRetries is spent, 500 for GET only, any other 4xx never; the call
+// until MaxRetries is spent, 409 and 500 for GET only, any other 4xx never; the call
 // then returns an *Error with the last status and Attempts counts them all.
 func TestRetryStatusPolicy(t *testing.T) {
 	retriedAlways := []int{408, 429, 502, 503, 504}
 	for _, op := range rtOps {
 		for _, status := range []int{400, 401, 403, 404, 409, 422, 408, 429, 500, 502, 503, 504} {
 			want := 1
-			if slices.Contains(retriedAlways, status) || (status == 500 && op.method == http.MethodGet) {
+			if slices.Contains(retriedAlways, status) || ((status == 409 || status == 500) && op.method == http.MethodGet) {
 				want = 4 // MaxRetries (3) + 1
 			}
 			t.Run(fmt.Sprintf("%s %d", op.method, status), func(t *testing.T) {
@@ -189,8 +189,8 @@ func TestRetryStatusPolicy(t *testing.T) {
 // the decoded token, for every retried status.
 func TestRetryThenSuccess(t *testing.T) {
 	for _, op := range rtOps {
-		for _, first := range []int{408, 429, 500, 502, 503, 504} {
-			if first == 500 && op.method == http.MethodPost {
+		for _, first := range []int{408, 409, 429, 500, 502, 503, 504} {
+			if (first == 409 || first == 500) && op.method == http.MethodPost {
 				continue
 			}
 			t.Run(fmt.Sprintf("%s %d", op.method, first), func(t *testing.T) {
@@ -493,12 +493,13 @@ func TestRetryServerDirectedWait(t *testing.T) {
 			[]connect.ClientOption{connect.WithRetryWait(2*time.Second, 4*time.Second)}, 2 * time.Second},
 		{"garbage hint: backoff", func() http.HandlerFunc { return rtStatusWith(429, "Retry-After", "in a while") },
 			[]connect.ClientOption{connect.WithRetryWait(2*time.Second, 4*time.Second)}, 2 * time.Second},
-		{"huge hint capped by the default 60s", func() http.HandlerFunc { return rtStatusWith(429, "Retry-After", "86400") }, nil, 60 * time.Second},
-		{"huge hint capped by WithMaxRateLimitWait", func() http.HandlerFunc { return rtStatusWith(429, "Retry-After", "86400") },
+		{"hint equal to WithMaxRateLimitWait", func() http.HandlerFunc { return rtStatusWith(429, "Retry-After", "45") },
 			[]connect.ClientOption{connect.WithMaxRateLimitWait(45 * time.Second)}, 45 * time.Second},
-		{"huge reset capped", func() http.HandlerFunc { return rtStatusWith(429, "RateLimit-Reset", "86400") },
-			[]connect.ClientOption{connect.WithMaxRateLimitWait(20 * time.Second)}, 20 * time.Second},
-		{"absurd hint capped", func() http.HandlerFunc { return rtStatusWith(429, "Retry-After", "9223372036854775807") }, nil, 60 * time.Second},
+		{"reset that is no window length: backoff", func() http.HandlerFunc { return rtStatusWith(429, "RateLimit-Reset", "86400") },
+			[]connect.ClientOption{connect.WithRetryWait(2*time.Second, 4*time.Second)}, 2 * time.Second},
+		{"reset as a Unix timestamp", func() http.HandlerFunc {
+			return rtStatusWith(429, "RateLimit-Reset", strconv.FormatInt(time.Now().Unix()+8, 10))
+		}, nil, 8 * time.Second},
 		{"503 Retry-After honoured", func() http.HandlerFunc { return rtStatusWith(503, "Retry-After", "3") }, nil, 3 * time.Second},
 	} {
 		for _, op := range rtOps {
@@ -561,17 +562,18 @@ func TestRetryWaitBeyondDeadline(t *testing.T) {
 			})
 		}
 	})
-	t.Run("capped hint that fits", func(t *testing.T) {
+	t.Run("pacing", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			stamps := &rtStamps{}
-			c, rec := newBubbleClient(t, stamps.wrap(sequence(rtStatusWith(429, "Retry-After", "86400"),
-				respond(200, fixture(t, "sharetokens/redeemed.json")))))
-			ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+			// A 502 that also says the window is spent for 20 s: the retry
+			// would have to wait 20 s, and the context has 15 s left.
+			c, rec := newBubbleClient(t, rtStatusWith(502, "RateLimit-Remaining", "0", "RateLimit-Reset", "20"))
+			ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
 			defer cancel()
+			start := time.Now()
 			_, err := c.ShareTokens.Get(ctx, rtTokenID)
-			require.NoError(t, err)
-			assert.Equal(t, 2, rec.count())
-			assert.Equal(t, []time.Duration{60 * time.Second}, stamps.gaps())
+			requireAPIError(t, err, 502)
+			assert.Equal(t, 1, rec.count())
+			assert.Zero(t, time.Since(start))
 		})
 	})
 	t.Run("backoff", func(t *testing.T) {
@@ -675,7 +677,7 @@ func TestPacingHoldsOtherCalls(t *testing.T) {
 		want time.Duration
 	}{
 		{"until the reset", nil, 10 * time.Second},
-		{"capped by WithMaxRateLimitWait", []connect.ClientOption{connect.WithMaxRateLimitWait(3 * time.Second)}, 3 * time.Second},
+		{"within WithMaxRateLimitWait", []connect.ClientOption{connect.WithMaxRateLimitWait(10 * time.Second)}, 10 * time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
@@ -703,34 +705,29 @@ func TestPacingHoldsOtherCalls(t *testing.T) {
 				require.Equal(t, 2, rec.count())
 				assert.Equal(t, tc.want, stamps.at(1).Sub(stamps.at(0)))
 
-				// A third call holds for what is left of the window (capped
-				// again), and once it is over goes at once.
+				// Once the window is over, a third call goes at once.
 				before := time.Now()
 				_, err = c.ShareTokens.Get(t.Context(), rtTokenID)
 				require.NoError(t, err)
-				assert.Equal(t, min(10*time.Second-tc.want, tc.want), time.Since(before))
-				time.Sleep(time.Until(start.Add(10 * time.Second)))
-				before = time.Now()
-				_, err = c.ShareTokens.Get(t.Context(), rtTokenID)
-				require.NoError(t, err)
 				assert.Zero(t, time.Since(before))
-				assert.Equal(t, 4, rec.count())
+				assert.Equal(t, 3, rec.count())
 			})
 		})
 	}
 }
 
 // TestPacingStretchesRetryWait: a retry after a response that exhausted the
-// window waits for the reset (capped), not just the backoff, even when the
-// status itself carries no hint.
+// window waits for the reset, not just the backoff, even when the status
+// itself carries no hint; when the reset is beyond WithMaxRateLimitWait, the
+// call gives up at once with that response.
 func TestPacingStretchesRetryWait(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		opts []connect.ClientOption
-		want time.Duration
+		want []time.Duration // nil: no retry
 	}{
-		{"until the reset", nil, 10 * time.Second},
-		{"capped by WithMaxRateLimitWait", []connect.ClientOption{connect.WithMaxRateLimitWait(3 * time.Second)}, 3 * time.Second},
+		{"until the reset", nil, []time.Duration{10 * time.Second}},
+		{"beyond WithMaxRateLimitWait", []connect.ClientOption{connect.WithMaxRateLimitWait(3 * time.Second)}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
@@ -738,17 +735,25 @@ func TestPacingStretchesRetryWait(t *testing.T) {
 				c, rec := newBubbleClient(t, stamps.wrap(sequence(
 					rtStatusWith(502, "RateLimit-Remaining", "0", "RateLimit-Reset", "10"),
 					respond(200, fixture(t, "sharetokens/redeemed.json")))), tc.opts...)
+				start := time.Now()
 				_, err := c.ShareTokens.Get(t.Context(), rtTokenID)
+				if tc.want == nil {
+					requireAPIError(t, err, 502)
+					assert.Equal(t, 1, rec.count())
+					assert.Zero(t, time.Since(start))
+					return
+				}
 				require.NoError(t, err)
 				assert.Equal(t, 2, rec.count())
-				assert.Equal(t, []time.Duration{tc.want}, stamps.gaps())
+				assert.Equal(t, tc.want, stamps.gaps())
 			})
 		})
 	}
 }
 
-// TestPacingBoundedByContext: a held call whose context ends first returns
-// the context's error and never sends its request.
+// TestPacingBoundedByContext: a held call whose context is cancelled
+// returns the context's error at that moment and never sends its request.
+// (A deadline too close to hold for is TestPacingFailsFastBeyondDeadline.)
 func TestPacingBoundedByContext(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		redeemed := fixture(t, "sharetokens/redeemed.json")
@@ -757,17 +762,12 @@ func TestPacingBoundedByContext(t *testing.T) {
 		require.NoError(t, err)
 
 		start := time.Now()
-		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-		defer cancel()
-		done := make(chan error, 1)
+		ctx, cancel := context.WithCancel(t.Context())
+		time.AfterFunc(5*time.Second, cancel)
 		var resp connect.Response
-		go func() {
-			_, err := c.ShareTokens.Get(ctx, rtTokenID, connect.WithResponseInto(&resp))
-			done <- err
-		}()
-		err = <-done
-		assert.ErrorIs(t, err, context.DeadlineExceeded)
-		assert.LessOrEqual(t, time.Since(start), 5*time.Second)
+		_, err = c.ShareTokens.Get(ctx, rtTokenID, connect.WithResponseInto(&resp))
+		assert.ErrorIs(t, err, context.Canceled)
+		assert.Equal(t, 5*time.Second, time.Since(start))
 		assert.Equal(t, 1, rec.count(), "the held call sent its request")
 		assert.Zero(t, resp.Attempts)
 	})
@@ -936,4 +936,110 @@ func (t rtServerBody) RoundTrip(req *http.Request) (*http.Response, error) {
 		req = &r
 	}
 	return t.next.RoundTrip(req)
+}
+
+// TestRetryHintAboveMaxGivesUp: a server-directed wait longer than
+// WithMaxRateLimitWait is not shortened into an early retry: the call gives
+// up at once with the response, whose RetryAfter carries the server's hint.
+// (Before: Retry-After 3600 was retried 3 times after 60 s each.)
+func TestRetryHintAboveMaxGivesUp(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		status int
+		header func() []string // built inside the bubble: dates need its clock
+		opts   []connect.ClientOption
+		want   time.Duration
+	}{
+		{"429 Retry-After an hour", 429, func() []string { return []string{"Retry-After", "3600"} }, nil, time.Hour},
+		{"503 Retry-After an hour", 503, func() []string { return []string{"Retry-After", "3600"} }, nil, time.Hour},
+		{"429 Retry-After date in two hours", 429, func() []string {
+			return []string{"Retry-After", time.Now().Add(2 * time.Hour).UTC().Format(http.TimeFormat)}
+		}, nil, 2 * time.Hour},
+		{"429 RateLimit-Reset above the max", 429, func() []string { return []string{"RateLimit-Remaining", "0", "RateLimit-Reset", "50"} },
+			[]connect.ClientOption{connect.WithMaxRateLimitWait(20 * time.Second)}, 50 * time.Second},
+		{"429 Retry-After just above the max", 429, func() []string { return []string{"Retry-After", "8"} },
+			[]connect.ClientOption{connect.WithMaxRateLimitWait(7 * time.Second)}, 8 * time.Second},
+		{"503 absurd Retry-After", 503, func() []string { return []string{"Retry-After", "9223372036854775807"} }, nil, 0},
+	} {
+		for _, op := range rtOps {
+			t.Run(op.method+" "+tc.name, func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					c, rec := newBubbleClient(t, rtStatusWith(tc.status, tc.header()...), tc.opts...)
+					start := time.Now()
+					var resp connect.Response
+					_, err := op.call(t.Context(), c, connect.WithResponseInto(&resp))
+					assert.Zero(t, time.Since(start), "the call waited")
+					apiErr := requireAPIError(t, err, tc.status)
+					if tc.want != 0 {
+						assert.Equal(t, tc.want, apiErr.RetryAfter)
+					} else {
+						assert.Greater(t, apiErr.RetryAfter, 24*time.Hour, "the hint is kept, saturated")
+					}
+					assert.Equal(t, 1, rec.count())
+					assert.Equal(t, 1, resp.Attempts)
+				})
+			})
+		}
+	}
+}
+
+// slowTransport answers after d, or fails when the attempt's context ends
+// first; it works inside a synctest bubble.
+type slowTransport struct {
+	d    time.Duration
+	body []byte
+}
+
+func (t slowTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	select {
+	case <-req.Context().Done():
+		return nil, req.Context().Err()
+	case <-time.After(t.d):
+	}
+	w := httptest.NewRecorder()
+	respond(200, t.body)(w, req)
+	return w.Result(), nil
+}
+
+// TestHTTPClientTimeout: the Timeout of the client given to WithHTTPClient
+// bounds each attempt; with WithTimeout too, the smaller of the two does.
+// (Before: the client's Timeout was dropped, so a 50 ms client against a
+// 400 ms server succeeded.)
+func TestHTTPClientTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		client time.Duration // the http.Client's Timeout
+		opts   []connect.ClientOption
+		want   time.Duration // the attempt's bound; 0: it succeeds
+		source string
+	}{
+		{"client's timeout alone", 50 * time.Millisecond, nil, 50 * time.Millisecond, "WithHTTPClient"},
+		{"client's timeout above the default", 2 * time.Minute, nil, 0, ""},
+		{"client's timeout smaller", 50 * time.Millisecond, []connect.ClientOption{connect.WithTimeout(time.Second)}, 50 * time.Millisecond, "WithHTTPClient"},
+		{"WithTimeout smaller", 300 * time.Millisecond, []connect.ClientOption{connect.WithTimeout(100 * time.Millisecond)}, 100 * time.Millisecond, "WithTimeout"},
+		{"no client timeout", 0, []connect.ClientOption{connect.WithTimeout(100 * time.Millisecond)}, 100 * time.Millisecond, "WithTimeout"},
+		{"neither binds", 0, nil, 0, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				hc := &http.Client{Timeout: tc.client, Transport: slowTransport{400 * time.Millisecond, fixture(t, "sharetokens/redeemed.json")}}
+				opts := append([]connect.ClientOption{connect.WithBaseURL("https://persona.test/api/v1"),
+					connect.WithHTTPClient(hc), connect.WithMaxRetries(0)}, tc.opts...)
+				c, err := connect.NewClient(testAPIKey, opts...)
+				require.NoError(t, err)
+				start := time.Now()
+				_, err = c.ShareTokens.Get(t.Context(), rtTokenID)
+				if tc.want == 0 {
+					require.NoError(t, err)
+					assert.Equal(t, 400*time.Millisecond, time.Since(start))
+					return
+				}
+				require.Error(t, err)
+				assert.ErrorIs(t, err, context.DeadlineExceeded)
+				assert.Equal(t, tc.want, time.Since(start))
+				assert.Contains(t, err.Error(), fmt.Sprintf("attempt timed out after %s (%s", tc.want, tc.source))
+				assert.Equal(t, tc.client, hc.Timeout, "the caller's client is unchanged")
+			})
+		})
+	}
 }

@@ -32,6 +32,7 @@ type callState struct {
 	attemptStart time.Time
 	bodyRead     bool
 	body         []byte
+	seq          uint64 // the pacer's number for the attempt in flight
 	nextWait     time.Duration
 	pacedWait    time.Duration // the part of nextWait that is rate-limit pacing
 }
@@ -84,10 +85,12 @@ func (c *call) checkRetry(ctx context.Context, resp *http.Response, err error) (
 	if !c.bodyRead {
 		// The attempt has its outcome: it no longer counts as in flight,
 		// and its rate-limit headers update the pacer.
-		c.engine.pacer.done()
+		now := time.Now()
+		var rl RateLimit
 		if resp != nil {
-			c.engine.pacer.observe(resp.Header, time.Now())
+			rl = ParseRateLimit(resp.Header, now)
 		}
+		c.engine.pacer.done(c.seq, rl, c.attemptStart, now)
 	}
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		if err == nil {
@@ -104,7 +107,12 @@ func (c *call) checkRetry(ctx context.Context, resp *http.Response, err error) (
 	if !retryable(c.method, resp, err) || c.attempts > c.engine.cfg.MaxRetries {
 		return false, err
 	}
-	wait := c.waitBefore(resp)
+	// A wait the call cannot afford is not begun: the last response (or
+	// transport error) is the outcome.
+	wait, ok := c.waitBefore(resp)
+	if !ok {
+		return false, err
+	}
 	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
 		return false, err
 	}
@@ -112,11 +120,14 @@ func (c *call) checkRetry(ctx context.Context, resp *http.Response, err error) (
 	return true, nil
 }
 
-// pace holds a retry until the rate-limit pacing admits it.
-// The wait before it may already have held for pacing: the two together
-// stay within MaxRateLimitWait.
+// pace admits a retry through the rate-limit pacing. The wait before it
+// normally held for any pacing already; if a response observed meanwhile
+// spent the window again, the two holds together stay within
+// MaxRateLimitWait.
 func (c *call) pace(req *http.Request) error {
-	return c.engine.pacer.acquire(req.Context(), max(c.engine.cfg.MaxRateLimitWait-c.pacedWait, 0))
+	seq, err := c.engine.pacer.acquire(req.Context(), max(c.engine.cfg.MaxRateLimitWait-c.pacedWait, 0))
+	c.seq = seq
+	return err
 }
 
 // observe logs what one attempt produced.
@@ -143,22 +154,24 @@ func (c *call) observe(ctx context.Context, resp *http.Response, err error) {
 
 // waitBefore is the pause before the next attempt: the server's hint on 429
 // and 503, otherwise jittered backoff, and never less than the rate-limit
-// pacing asks for.
-func (c *call) waitBefore(resp *http.Response) time.Duration {
+// pacing asks for. ok is false when the server's hint or the pacing asks
+// for more than MaxRateLimitWait: retrying earlier than the server said
+// would only be refused again, so the call gives up instead.
+func (c *call) waitBefore(resp *http.Response) (wait time.Duration, ok bool) {
 	cfg := &c.engine.cfg
 	now := time.Now()
 	c.pacedWait = 0
 	if resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
 		if hint, ok := ServerWait(resp.Header, resp.StatusCode, now); ok {
-			return min(hint, cfg.MaxRateLimitWait)
+			return hint, hint <= cfg.MaxRateLimitWait
 		}
 	}
-	wait := backoff(cfg.RetryWaitMin, cfg.RetryWaitMax, c.attempts-1)
-	if paced := min(c.engine.pacer.remaining(now), cfg.MaxRateLimitWait); paced > wait {
+	wait = backoff(cfg.RetryWaitMin, cfg.RetryWaitMax, c.attempts-1)
+	if paced := c.engine.pacer.remaining(now); paced > wait {
 		wait = paced
 		c.pacedWait = paced
 	}
-	return wait
+	return wait, c.pacedWait <= cfg.MaxRateLimitWait
 }
 
 func (c *call) backoff(_, _ time.Duration, _ int, _ *http.Response) time.Duration {

@@ -24,8 +24,10 @@ type Config struct {
 	// Timeout, its CheckRedirect must refuse redirects.
 	HTTPClient *http.Client
 	// Timeout is the per-attempt timeout, named in the error of an attempt
-	// that ran out of it.
-	Timeout time.Duration
+	// that ran out of it, with TimeoutOption, the option it came from
+	// ("WithTimeout" if empty).
+	Timeout       time.Duration
+	TimeoutOption string
 	// MaxRetries is how many times a failed attempt may be repeated.
 	MaxRetries int
 	// RetryWaitMin and RetryWaitMax bound the backoff between attempts.
@@ -86,9 +88,11 @@ func (e *Engine) Do(ctx context.Context, r *Request) (*Result, error) {
 	req.SetResponseHandler(c.readBody)
 	// The pacer admits the first attempt here and each retry in
 	// PrepareRetry; checkRetry reports every attempt's outcome back.
-	if err := e.pacer.acquire(ctx, e.cfg.MaxRateLimitWait); err != nil {
+	seq, err := e.pacer.acquire(ctx, e.cfg.MaxRateLimitWait)
+	if err != nil {
 		return &Result{}, err
 	}
+	c.seq = seq
 	resp, err := c.rc.Do(req)
 	res := &Result{Attempts: c.attempts}
 	if err != nil {
@@ -114,7 +118,11 @@ func bodyArg(b []byte) any {
 func (e *Engine) explain(ctx context.Context, err error) error {
 	var netErr net.Error
 	if ctx.Err() == nil && errors.As(err, &netErr) && netErr.Timeout() {
-		return fmt.Errorf("attempt timed out after %s (WithTimeout): %w", e.cfg.Timeout, err)
+		option := e.cfg.TimeoutOption
+		if option == "" {
+			option = "WithTimeout"
+		}
+		return fmt.Errorf("attempt timed out after %s (%s): %w", e.cfg.Timeout, option, err)
 	}
 	return err
 }

@@ -6,14 +6,15 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net/http"
-	"strconv"
 	"time"
 )
 
 // retryable reports whether an attempt that ended with resp or err may be
 // repeated. Transport failures and 408, 429, 502, 503, 504 are retried for
 // every method: each POST carries an Idempotency-Key. A 500 is retried for
-// GET only, because Persona replays a stored 500 for the same key.
+// GET only, because Persona replays a stored 500 for the same key; so is a
+// 409, which Persona sends when a record was just modified ("please try
+// again"), while on a POST it is the answer to that request.
 func retryable(method string, resp *http.Response, err error) bool {
 	if err != nil {
 		return retryableError(err)
@@ -22,7 +23,7 @@ func retryable(method string, resp *http.Response, err error) bool {
 	case http.StatusRequestTimeout, http.StatusTooManyRequests,
 		http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 		return true
-	case http.StatusInternalServerError:
+	case http.StatusInternalServerError, http.StatusConflict:
 		return method == http.MethodGet
 	}
 	return false
@@ -68,21 +69,22 @@ func backoff(lo, hi time.Duration, retry int) time.Duration {
 }
 
 // ServerWait is the wait a response asks for: Retry-After (seconds or an
-// HTTP date) first, then, on 429 or when no request is left in the window,
-// RateLimit-Reset (seconds). ok is false when the response names none.
+// HTTP date) first, then, on a 429 or when no request is left in the
+// window, RateLimit-Reset as ResetWait reads it. ok is false when the
+// response names none. An absurd Retry-After saturates into a very long
+// wait rather than failing: the caller compares it with its limits.
 func ServerWait(h http.Header, status int, now time.Time) (wait time.Duration, ok bool) {
-	if v := h.Get("Retry-After"); v != "" {
-		if secs, err := strconv.ParseInt(v, 10, 64); err == nil && secs >= 0 {
+	if v := first(h, "Retry-After"); v != "" {
+		if secs, ok := parseCount(v); ok {
 			return seconds(secs), true
 		}
 		if t, err := http.ParseTime(v); err == nil {
 			return max(t.Sub(now), 0), true
 		}
 	}
-	if status == http.StatusTooManyRequests || h.Get("RateLimit-Remaining") == "0" {
-		if secs, err := strconv.ParseInt(h.Get("RateLimit-Reset"), 10, 64); err == nil && secs >= 0 {
-			return seconds(secs), true
-		}
+	rl := ParseRateLimit(h, now)
+	if rl.HasReset && (status == http.StatusTooManyRequests || rl.HasRemaining && rl.Remaining == 0) {
+		return rl.Reset, true
 	}
 	return 0, false
 }

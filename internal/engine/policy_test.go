@@ -20,8 +20,8 @@ import (
 )
 
 // TestRetryableStatus checks every status the API can send against both
-// methods the SDK uses: 408, 429, 502, 503 and 504 always, 500 on GET only,
-// nothing else.
+// methods the SDK uses: 408, 429, 502, 503 and 504 always, 409 and 500 on
+// GET only, nothing else.
 func TestRetryableStatus(t *testing.T) {
 	always := map[int]bool{408: true, 429: true, 502: true, 503: true, 504: true}
 	statuses := []int{200, 201, 202, 204, 301, 302, 303, 304, 307, 308,
@@ -29,7 +29,7 @@ func TestRetryableStatus(t *testing.T) {
 		500, 501, 502, 503, 504, 505, 507, 511}
 	for _, method := range []string{http.MethodGet, http.MethodPost} {
 		for _, status := range statuses {
-			want := always[status] || (status == 500 && method == http.MethodGet)
+			want := always[status] || ((status == 409 || status == 500) && method == http.MethodGet)
 			resp := &http.Response{StatusCode: status, Header: http.Header{}}
 			assert.Equal(t, want, retryable(method, resp, nil), "%s %d", method, status)
 		}
@@ -167,7 +167,8 @@ func TestServerWait(t *testing.T) {
 		{"reset negative", h("RateLimit-Reset", "-1"), 429, 0, false},
 		{"huge seconds", h("Retry-After", "86400000000000"), 429, maxSecsDur, true},
 		{"max int64 seconds", h("Retry-After", strconv.FormatInt(1<<63-1, 10)), 429, maxSecsDur, true},
-		{"huge reset", h("RateLimit-Reset", "99999999999"), 429, maxSecsDur, true},
+		{"reset that is no window length", h("RateLimit-Reset", "99999999999"), 429, 0, false},
+		{"reset over an hour", h("RateLimit-Reset", "3601"), 429, 0, false},
 		{"far future date", h("Retry-After", "Fri, 31 Dec 9999 23:59:59 GMT"), 429, maxDur, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
