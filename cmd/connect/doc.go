@@ -1,0 +1,2 @@
+// Command connect is the command line for Persona Connect.
+package main
