@@ -223,3 +223,43 @@ func quoteAll(words []string) []string {
 	}
 	return out
 }
+
+// TestFishAndZshCompletion checks the fish script's completions and the zsh
+// script's syntax with the shells themselves; machines without them skip it.
+func TestFishAndZshCompletion(t *testing.T) {
+	t.Run("fish", func(t *testing.T) {
+		fish, err := exec.LookPath("fish")
+		if err != nil {
+			t.Skip("fish is not installed")
+		}
+		file := filepath.Join(t.TempDir(), "connect.fish")
+		require.NoError(t, os.WriteFile(file, []byte((*fixture)(nil).runEnv(t, nil, "", "completion", "fish").stdout), 0o600))
+		complete := func(line string) []string {
+			t.Helper()
+			out, err := exec.Command(fish, "--no-config", "-c", "source "+shellQuote(file)+"; complete -C "+shellQuote(line)).CombinedOutput()
+			require.NoError(t, err, string(out))
+			var words []string
+			for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+				words = append(words, strings.SplitN(l, "\t", 2)[0])
+			}
+			return words
+		}
+		assert.Equal(t, []string{"redeem"}, complete("connect share-tokens re"))
+		assert.Equal(t, []string{"--map"}, complete("connect share-tokens redeem --m"))
+		assert.Equal(t, []string{"--destination-organization"}, complete("connect connections list --dest"))
+		assert.Equal(t, []string{"webhooks"}, complete("connect web"))
+	})
+	t.Run("zsh", func(t *testing.T) {
+		zsh, err := exec.LookPath("zsh")
+		if err != nil {
+			t.Skip("zsh is not installed")
+		}
+		file := filepath.Join(t.TempDir(), "_connect")
+		require.NoError(t, os.WriteFile(file, []byte((*fixture)(nil).runEnv(t, nil, "", "completion", "zsh").stdout), 0o600))
+		out, err := exec.Command(zsh, "-n", file).CombinedOutput()
+		require.NoError(t, err, string(out))
+		out, err = exec.Command(zsh, "-f", "-c", "autoload -Uz compinit; compinit -u; source "+shellQuote(file)+"; whence -w _connect").CombinedOutput()
+		require.NoError(t, err, string(out))
+		assert.Contains(t, string(out), "_connect: function")
+	})
+}

@@ -186,11 +186,16 @@ _connect() {
 		if len(path) == 1 {
 			pattern = shellQuote(path[0]+" ") + "*"
 		}
-		fmt.Fprintf(&b, "        %s) compadd -- %s; _files ;;\n", pattern, flagWords(leaf))
+		fmt.Fprintf(&b, "        %s) if [[ $PREFIX == -* ]]; then compadd -- %s; else _files; fi ;;\n", pattern, flagWords(leaf))
 	})
 	b.WriteString(`    esac
 }
-compdef _connect connect
+# Autoloaded from $fpath, this file is _connect's body; sourced, it registers it.
+if [[ $funcstack[1] == _connect ]]; then
+    _connect "$@"
+else
+    compdef _connect connect
+fi
 `)
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -45,11 +45,11 @@ type shareTokenJSON struct {
 }
 
 type sourceDataJSON struct {
-	Type       string                   `json:"type"`
-	ID         string                   `json:"id"`
-	Attributes map[string]peekableJSON  `json:"attributes"`
-	Fields     map[string]peekableJSON  `json:"fields"`
-	Related    []*sourceDataJSON        `json:"related"`
+	Type       string                  `json:"type"`
+	ID         string                  `json:"id"`
+	Attributes map[string]peekableJSON `json:"attributes"`
+	Fields     map[string]peekableJSON `json:"fields"`
+	Related    []*sourceDataJSON       `json:"related"`
 }
 
 type peekableJSON struct {
