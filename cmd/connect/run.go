@@ -94,6 +94,9 @@ func (s *session) runLeaf(ctx context.Context, cmd *command, path []string, args
 	if err != nil {
 		return s.exitStatus(path, usageError{err.Error()})
 	}
+	if cmd.api && s.timeout < 0 {
+		return s.exitStatus(path, usagef("--timeout must not be negative, got %s", s.timeout))
+	}
 	if cmd.api && s.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, s.timeout)
@@ -168,7 +171,7 @@ func (s *session) apiFlags(fs *flag.FlagSet, cmd *command) {
 	fs.BoolVar(&s.json, "json", false, "print the result as JSON (one object per line for lists)")
 	fs.BoolVar(&s.debug, "debug", false, "log each HTTP attempt to stderr (the API key is never logged)")
 	fs.StringVar(&s.apiKeyFile, "api-key-file", "", "read the API key from `PATH` instead of PERSONA_API_KEY")
-	fs.DurationVar(&s.timeout, "timeout", timeout, "give up after this `duration`, retries and waits included")
+	fs.DurationVar(&s.timeout, "timeout", timeout, "give up after this `duration`, retries and waits included; 0 for no limit")
 }
 
 // client makes a client from the environment and the common flags. Its

@@ -185,37 +185,47 @@ exit status 1.`,
 // wait forever), or until --timeout on the session's clock.
 func (s *session) waitShareToken(ctx context.Context, c *connect.Client, id string, poll time.Duration) (*connect.ShareToken, error) {
 	start := s.now()
-	deadline := start.Add(s.timeout)
-	fmt.Fprintf(s.stderr, "waiting for %s (every %s, up to %s)\n", id, poll, s.timeout)
+	limit := "no time limit"
+	if s.timeout > 0 {
+		limit = "up to " + s.timeout.String()
+	}
+	fmt.Fprintf(s.stderr, "waiting for %s (every %s, %s)\n", id, poll, limit)
 	var last connect.ShareTokenStatus
 	for {
 		tok, err := c.ShareTokens.Get(ctx, id)
 		if err != nil {
 			if ctx.Err() != nil && last != "" {
-				return nil, waitGaveUp(id, last, s.timeout)
+				return nil, s.waitEnded(ctx, id, last)
 			}
 			return nil, err
 		}
-		elapsed := s.now().Sub(start)
 		if tok.Status != last {
-			fmt.Fprintf(s.stderr, "%8s  %s\n", elapsed.Round(time.Second), tok.Status)
+			fmt.Fprintf(s.stderr, "%8s  %s\n", s.now().Sub(start).Round(time.Second), tok.Status)
 			last = tok.Status
 		}
 		if tok.Status != connect.ShareTokenStatusCreated && tok.Status != connect.ShareTokenStatusPending {
 			return tok, nil
 		}
-		left := deadline.Sub(s.now())
-		if left <= 0 {
-			return nil, waitGaveUp(id, last, s.timeout)
+		next := poll
+		if s.timeout > 0 {
+			left := start.Add(s.timeout).Sub(s.now())
+			if left <= 0 {
+				return nil, s.waitEnded(ctx, id, last)
+			}
+			next = min(poll, left)
 		}
-		if err := s.sleep(ctx, min(poll, left)); err != nil {
-			return nil, waitGaveUp(id, last, s.timeout)
+		if err := s.sleep(ctx, next); err != nil {
+			return nil, s.waitEnded(ctx, id, last)
 		}
 	}
 }
 
-func waitGaveUp(id string, last connect.ShareTokenStatus, timeout time.Duration) error {
-	return fmt.Errorf("gave up after --timeout %s: share token %s is still %s", timeout, id, last)
+// waitEnded says why a wait stopped before the token was done.
+func (s *session) waitEnded(ctx context.Context, id string, last connect.ShareTokenStatus) error {
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return fmt.Errorf("interrupted: share token %s is still %s", id, last)
+	}
+	return fmt.Errorf("gave up after --timeout %s: share token %s is still %s", s.timeout, id, last)
 }
 
 var shareTokenStatuses = []string{"created", "pending", "redeemed", "expired", "failed"}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -244,4 +246,31 @@ func TestShareTokensArgs(t *testing.T) {
 	golden(t, "share-tokens-get-not-found", missing)
 	rec := f.srv.Requests()[0]
 	assert.Contains(t, missing.stderr, "status 404, Request-Id "+rec.RequestID)
+}
+
+func TestShareTokensWaitInterruptedAndUnlimited(t *testing.T) {
+	f := newFixture(t)
+	id := f.createToken(t)
+
+	var stdout, stderr bytes.Buffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := newSession(strings.NewReader(""), &stdout, &stderr, func(k string) string {
+		return map[string]string{"PERSONA_API_KEY": f.bank.APIKey, "PERSONA_BASE_URL": f.srv.URL}[k]
+	})
+	s.sleep = func(ctx context.Context, _ time.Duration) error {
+		cancel() // Ctrl-C during the first pause
+		return ctx.Err()
+	}
+	assert.Equal(t, 1, s.main(ctx, []string{"share-tokens", "wait", id}))
+	assert.Contains(t, stderr.String(), "interrupted: share token "+id+" is still created")
+	assert.Empty(t, stdout.String())
+
+	require.Equal(t, 0, f.run(t, f.bank, "share-tokens", "redeem", id).code)
+	res := f.run(t, f.bank, "share-tokens", "wait", id, "--timeout", "0", "--poll", "1m", "--json")
+	require.Equal(t, 0, res.code, res.stderr)
+	assert.Contains(t, res.stderr, "every 1m0s, no time limit")
+	assert.Equal(t, "redeemed", decodeJSON(t, res.stdout)["status"])
+
+	assert.Equal(t, 2, f.run(t, f.bank, "share-tokens", "wait", id, "--timeout", "-1s").code)
 }
