@@ -80,6 +80,16 @@ func (s *Server) application(w http.ResponseWriter, r *http.Request, org *Organi
 		key = r.Header.Get("Idempotency-Key")
 		fp = fingerprint(r, body)
 	}
+	infl, bad := requestInflection(r)
+	if bad != nil {
+		// Answered before the idempotency layer: a retry with the header
+		// fixed runs.
+		s.mu.Lock()
+		s.finishLocked(rec, *bad)
+		s.mu.Unlock()
+		deliver(w, *bad, false)
+		return
+	}
 	s.mu.Lock()
 	resp, replayed, answered, ok := s.claimKeyLocked(r.Context(), org.ID, key, fp)
 	switch {
@@ -89,6 +99,7 @@ func (s *Server) application(w http.ResponseWriter, r *http.Request, org *Organi
 		return
 	case answered:
 		rec.Replayed = replayed
+		resp = resp.inflected(infl)
 		s.finishLocked(rec, resp)
 		s.mu.Unlock()
 		deliver(w, resp, false)
@@ -123,6 +134,7 @@ func (s *Server) application(w http.ResponseWriter, r *http.Request, org *Organi
 	s.releaseKeyLocked(org.ID, key)
 	drop := f != nil && f.DropAfterProcessing
 	rec.Dropped = drop
+	resp = resp.inflected(infl)
 	s.finishLocked(rec, resp)
 	s.mu.Unlock()
 	deliver(w, resp, drop)

@@ -43,6 +43,7 @@ type shareToken struct {
 	failureReason, redeemMode                    string
 	destID, destType                             string
 	mappings                                     []fieldMapping
+	failWith                                     string // FailRedemption's reason
 	seq                                          int64
 }
 
@@ -125,6 +126,9 @@ func (s *Server) completeLocked(t *shareToken) {
 	}
 	src, ok := s.objects[t.sourceID]
 	switch {
+	case t.failWith != "":
+		fail(t.failWith)
+		return
 	case !ok:
 		fail(reasonSourceNotFound)
 		return
@@ -142,18 +146,59 @@ func (s *Server) completeLocked(t *shareToken) {
 			fail(reasonImportFailed)
 			return
 		}
-		for k, v := range src.Fields {
-			dst.Fields[k] = copyValue(v)
-		}
-		for _, m := range t.mappings {
-			if v, ok := src.Fields[*m.Source]; ok {
-				dst.Fields[*m.Destination] = copyValue(v)
-			}
-		}
+		hydrate(dst.Fields, src.Fields, t.mappings)
 		dst.HydratedFrom, dst.ShareTokenID, dst.UpdatedAt = src.ID, t.id, at
 	}
 	t.status, t.redeemedAt, t.updatedAt = tokenRedeemed, at, at
 	s.tokenEventLocked(t, "redeemed", at)
+}
+
+// hydrate fills dst from src as Persona's hydrate does: a source field whose
+// name the destination has is copied; then each field mapping copies its
+// source field into its destination field when the destination has that
+// field and neither field was matched by name. Fields the destination does
+// not have are never added.
+func hydrate(dst, src map[string]any, mappings []fieldMapping) {
+	byName := map[string]bool{}
+	for k, v := range src {
+		if _, ok := dst[k]; ok {
+			dst[k] = copyValue(v)
+			byName[k] = true
+		}
+	}
+	for _, m := range mappings {
+		from, to := *m.Source, *m.Destination
+		v, ok := src[from]
+		if _, has := dst[to]; !ok || !has || byName[from] || byName[to] {
+			continue
+		}
+		dst[to] = copyValue(v)
+	}
+}
+
+// FailRedemption makes the redemption of the share token fail with the
+// given failure-reason when it completes, whatever the objects hold: for
+// "unrecoverable_error" (connect.FailureReasonUnrecoverableError), which
+// nothing else provokes, or a reason Persona may add. The token may be created (the redeem call is still accepted
+// with 202) or pending. It fails when the token does not exist (the error
+// wraps ErrNotFound), has already been redeemed, failed or expired, or
+// reason is empty.
+func (s *Server) FailRedemption(tokenID, reason string) error {
+	if reason == "" {
+		return fmt.Errorf("connecttest: FailRedemption of %s: empty reason", tokenID)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.settleLocked(s.nowLocked())
+	t, ok := s.tokens[tokenID]
+	if !ok {
+		return fmt.Errorf("%w: share token %q", ErrNotFound, tokenID)
+	}
+	if t.status != tokenCreated && t.status != tokenPending {
+		return fmt.Errorf("connecttest: share token %s is %s; only a created or pending one can be made to fail", tokenID, t.status)
+	}
+	t.failWith = reason
+	return nil
 }
 
 type shareTokenResource struct {
