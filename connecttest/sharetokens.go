@@ -222,11 +222,30 @@ type shareTokenAttributes struct {
 	SourceData    map[string]any `json:"source-data,omitempty"`
 }
 
+// Share token directions, as on the wire.
+const (
+	directionOutbound = "outbound"
+	directionInbound  = "inbound"
+)
+
 // tokenResourceLocked renders the token as org sees it. The source sees
 // direction outbound and the relationships creator, source and connection;
 // the destination sees direction inbound and destination (null until a
-// clone exists) and connection, as in Persona's examples.
+// clone exists) and connection, as in Persona's examples. An organization
+// connected to itself is both: it sees direction outbound and all four
+// relationships (see tokenViewLocked for its inbound view).
 func (s *Server) tokenResourceLocked(t *shareToken, org *Organization, peek bool) shareTokenResource {
+	dir := directionInbound
+	if org.ID == t.sourceOrg {
+		dir = directionOutbound
+	}
+	return s.tokenViewLocked(t, org, dir, peek)
+}
+
+// tokenViewLocked renders the token as org sees it from the given side.
+// Only a token over a connection from an organization to itself has two
+// views: they differ in direction alone.
+func (s *Server) tokenViewLocked(t *shareToken, org *Organization, dir string, peek bool) shareTokenResource {
 	res := shareTokenResource{
 		Type: "connect/share-token",
 		ID:   t.id,
@@ -240,20 +259,20 @@ func (s *Server) tokenResourceLocked(t *shareToken, org *Organization, peek bool
 			"connection": {Data: &resourceRef{Type: "connect/connection", ID: t.connID}},
 		},
 	}
+	res.Attributes.Direction = dir
 	if org.ID == t.sourceOrg {
-		res.Attributes.Direction = "outbound"
 		res.Relationships["creator"] = relationship{Data: &resourceRef{Type: "api-key", ID: t.creatorKeyID}}
 		res.Relationships["source"] = relationship{Data: &resourceRef{Type: t.sourceType, ID: t.sourceID}}
-		return res
 	}
-	res.Attributes.Direction = "inbound"
-	var dest *resourceRef
-	if t.destID != "" {
-		dest = &resourceRef{Type: t.destType, ID: t.destID}
-	}
-	res.Relationships["destination"] = relationship{Data: dest}
-	if peek {
-		res.Attributes.SourceData = s.sourceDataLocked(t.sourceID)
+	if org.ID == t.destOrg {
+		var dest *resourceRef
+		if t.destID != "" {
+			dest = &resourceRef{Type: t.destType, ID: t.destID}
+		}
+		res.Relationships["destination"] = relationship{Data: dest}
+		if peek {
+			res.Attributes.SourceData = s.sourceDataLocked(t.sourceID)
+		}
 	}
 	return res
 }
@@ -437,5 +456,6 @@ func (s *Server) redeemShareToken(c *call, r *http.Request) response {
 	t.completeAt = c.now.Add(s.redeemDelay)
 	s.stats.Redemptions++
 	s.scheduleCompletionLocked(t)
-	return jsonResp(http.StatusAccepted, document{Data: s.tokenResourceLocked(t, c.org, false)})
+	// The redeemer acts as the destination, also when it is the source.
+	return jsonResp(http.StatusAccepted, document{Data: s.tokenViewLocked(t, c.org, directionInbound, false)})
 }

@@ -611,9 +611,9 @@ func (s *Server) tokenEventLocked(t *shareToken, what string, at time.Time) {
 	if s.wh.closed {
 		return
 	}
-	for _, side := range []struct{ org, name string }{
-		{t.sourceOrg, "connect/share-token.outbound-" + what},
-		{t.destOrg, "connect/share-token.inbound-" + what},
+	for _, side := range []struct{ org, name, dir string }{
+		{t.sourceOrg, "connect/share-token.outbound-" + what, directionOutbound},
+		{t.destOrg, "connect/share-token.inbound-" + what, directionInbound},
 	} {
 		org := s.orgs[side.org]
 		if org == nil {
@@ -629,7 +629,7 @@ func (s *Server) tokenEventLocked(t *shareToken, what string, at time.Time) {
 			continue
 		}
 		ev := &webhookEvent{id: newID("evt"), name: side.name, org: org.ID, hooks: hooks}
-		ev.body = eventBody(ev.id, ev.name, at, s.tokenResourceLocked(t, org, false))
+		ev.body = eventBody(ev.id, ev.name, at, s.tokenViewLocked(t, org, side.dir, false))
 		s.wh.events[ev.id] = ev
 		for _, h := range hooks {
 			s.goWebhookLocked(func() { s.runDelivery(ev, h) })
