@@ -1,6 +1,11 @@
 package connecttest_test
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"runtime"
 	"strconv"
 	"sync"
 	"testing"
@@ -227,4 +232,43 @@ func contend(e *env, n int, fn func() result) []result {
 	close(start)
 	wg.Wait()
 	return out
+}
+
+// TestIdempotencyTwinOfAnAbandonedRequest: while the first request with a
+// key is held (an injected delay), the key with other parameters is a 422 at
+// once; when the first is abandoned unprocessed, its twin runs itself.
+func TestIdempotencyTwinOfAnAbandonedRequest(t *testing.T) {
+	e := newEnv(t)
+	cxn := e.connect()
+	e.srv.InjectFault(connecttest.Fault{Method: "POST", PathPrefix: "/connect/share-tokens", Delay: time.Hour})
+	ctx, cancel := context.WithCancel(t.Context())
+	firstDone := make(chan error, 1)
+	go func() {
+		body, _ := json.Marshal(tokenBody(cxn, e.inq))
+		req, _ := http.NewRequestWithContext(ctx, "POST", e.srv.URL+"/connect/share-tokens", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+e.src.APIKey)
+		req.Header.Set("Idempotency-Key", "held")
+		resp, err := e.client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		firstDone <- err
+	}()
+	for e.srv.Stats().Faults == 0 { // the first holds the key once it took the fault
+		runtime.Gosched()
+	}
+	other := e.do(e.src, "POST", "/connect/share-tokens", tokenBody(cxn, e.inq, 3600), "Idempotency-Key", "held")
+	assert.Equal(t, 422, other.Status, "other parameters while the first is in flight")
+
+	twin := make(chan result, 1)
+	go func() {
+		twin <- e.send(e.src, "POST", "/connect/share-tokens", tokenBody(cxn, e.inq), "Idempotency-Key", "held")
+	}()
+	cancel()
+	require.Error(t, <-firstDone)
+	r := <-twin
+	assert.Equal(t, 201, r.Status, "%s", r.Raw)
+	assert.Equal(t, 1, e.srv.Stats().ShareTokensCreated)
+	again := e.do(e.src, "POST", "/connect/share-tokens", tokenBody(cxn, e.inq), "Idempotency-Key", "held")
+	assert.Equal(t, string(r.Raw), string(again.Raw), "the twin's response is the stored one")
 }
