@@ -12,10 +12,16 @@ import (
 
 // decodeBody decodes a JSON request body strictly into v: unknown members,
 // wrong types, malformed JSON and trailing data are errors whose text is
-// fit for a 400's details. An empty body (or "null") leaves v untouched.
+// fit for a 400's details. Keys may be in any inflection (connection-id,
+// connectionId, connection_id), as on Persona; errors name them in kebab
+// case. An empty body (or "null") leaves v untouched.
 func decodeBody(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil
+	}
+	body, err := kebabJSON(body)
+	if err != nil {
+		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()

@@ -151,9 +151,6 @@ func (s *Server) createConnection(c *call, r *http.Request) response {
 		return badRequest("data.attributes.destination-organization-id must be filled")
 	}
 	dest := *req.Data.Attributes.DestinationOrganizationID
-	if dest == c.org.ID {
-		return errPointer("An organization cannot connect to itself", "/data/attributes/destination-organization-id")
-	}
 	if _, ok := s.orgs[dest]; !ok {
 		return errPointer("data.attributes.destination_organization_id is not found", "/data/attributes/destination-organization-id")
 	}

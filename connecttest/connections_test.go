@@ -2,6 +2,7 @@ package connecttest_test
 
 import (
 	"errors"
+	connect "github.com/personaconnect/connect-go"
 	"testing"
 	"time"
 
@@ -74,10 +75,6 @@ func TestConnectionLifecycle(t *testing.T) {
 
 func TestCreateConnectionValidation(t *testing.T) {
 	e := newEnv(t)
-	self := e.do(e.src, "POST", "/connect/connections", connBody(e.src.ID))
-	assert.Equal(t, 422, self.Status)
-	assert.Equal(t, "/data/attributes/destination-organization-id", self.pointer())
-
 	unknown := e.do(e.src, "POST", "/connect/connections", connBody("org_nope"))
 	assert.Equal(t, 422, unknown.Status, "the create operation has no 404 in Persona's document")
 	assert.Equal(t, "/data/attributes/destination-organization-id", unknown.pointer())
@@ -108,4 +105,74 @@ func TestNewActiveConnectionHelper(t *testing.T) {
 	_, ok := e.srv.Connection("cxn_nope")
 	assert.False(t, ok)
 	assert.True(t, errors.Is(e.srv.RedactObject("inq_nope"), connecttest.ErrNotFound))
+}
+
+// TestSelfConnection follows Persona's advice to test Connect by connecting
+// an organization to itself: it creates, accepts, shares and redeems into
+// the same organization, sees each token from both sides, and hears both
+// sides' events.
+func TestSelfConnection(t *testing.T) {
+	e := newEnv(t)
+	rc := newReceiver(t, nil)
+	wh := e.register(e.src, rc)
+
+	r := e.do(e.src, "POST", "/connect/connections", connBody(e.src.ID))
+	require.Equal(t, 201, r.Status, "%s", r.Raw)
+	assert.Equal(t, "pending", r.attr("status"))
+	assert.Equal(t, e.src.ID, r.attr("source-organization-id"))
+	assert.Equal(t, e.src.ID, r.attr("destination-organization-id"))
+	cxn := r.id()
+	assert.Equal(t, 409, e.do(e.src, "POST", "/connect/connections", connBody(e.src.ID)).Status, "one open self-connection")
+	require.NoError(t, e.srv.AcceptConnection(cxn))
+	assert.Len(t, e.do(e.src, "GET", "/connect/connections", nil).list(), 1, "listed once")
+
+	created := e.do(e.src, "POST", "/connect/share-tokens", tokenBody(cxn, e.inq))
+	require.Equal(t, 201, created.Status, "%s", created.Raw)
+	tok := created.id()
+	assert.Equal(t, "outbound", created.attr("direction"))
+	assert.Equal(t, []string{"connection", "creator", "destination", "source"}, created.relKeys(), "both sides' relationships")
+
+	got := e.get(e.src, tok)
+	assert.Equal(t, "outbound", got.attr("direction"), "a read shows the outbound view")
+	assert.Equal(t, []string{"connection", "creator", "destination", "source"}, got.relKeys())
+	peek := e.do(e.src, "GET", "/connect/share-tokens/"+tok+"?peek-source-data=true", nil)
+	assert.NotNil(t, peek.attr("source-data"), "the organization is the destination too")
+
+	// Lists: once without a direction filter (outbound), once in each
+	// direction's view with one.
+	for _, c := range []struct{ query, dir string }{{"", "outbound"}, {"?filter%5Bdirection%5D=outbound", "outbound"},
+		{"?filter%5Bdirection%5D=inbound", "inbound"}} {
+		l := e.do(e.src, "GET", "/connect/share-tokens"+c.query, nil).list()
+		require.Len(t, l, 1, c.query)
+		assert.Equal(t, tok, l[0]["id"])
+		assert.Equal(t, c.dir, l[0]["attributes"].(map[string]any)["direction"], c.query)
+	}
+
+	// Both events of a creation reach the organization, each in its side's view.
+	e.waitWebhooks()
+	require.Len(t, rc.got(), 2)
+	dirs := map[string]connect.Direction{}
+	for _, h := range rc.got() {
+		ev := e.parse(h, wh.Secret)
+		dirs[ev.Name] = ev.ShareToken.Direction
+	}
+	assert.Equal(t, map[string]connect.Direction{
+		connecttest.EventShareTokenOutboundCreated: connect.DirectionOutbound,
+		connecttest.EventShareTokenInboundCreated:  connect.DirectionInbound,
+	}, dirs)
+
+	red := e.do(e.src, "POST", "/connect/share-tokens/"+tok+"/redeem", nil)
+	require.Equal(t, 202, red.Status, "%s", red.Raw)
+	assert.Equal(t, "inbound", red.attr("direction"), "the redeemer acts as the destination")
+	e.waitWebhooks()
+	done := e.get(e.src, tok)
+	assert.Equal(t, "redeemed", done.attr("status"))
+	dest, _ := done.rel("destination")
+	require.NotNil(t, dest)
+	clone, ok := e.srv.Object(dest["id"].(string))
+	require.True(t, ok)
+	assert.Equal(t, e.src.ID, clone.OrganizationID, "redeemed into the same organization")
+	assert.Equal(t, e.inq, clone.ClonedFrom)
+	assert.Len(t, rc.got(), 4, "outbound-redeemed and inbound-redeemed")
+	assert.Equal(t, 409, e.do(e.src, "POST", "/connect/share-tokens/"+tok+"/redeem", nil).Status)
 }

@@ -11,6 +11,7 @@ type response struct {
 	status     int
 	body       []byte
 	retryAfter string
+	verbatim   bool // a body given by the test: never inflected
 }
 
 // errorTitles are the titles Persona's OpenAPI examples use per status.

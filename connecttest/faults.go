@@ -113,7 +113,7 @@ func (f *Fault) matches(r *http.Request) bool {
 func (f *Fault) response() response {
 	var resp response
 	if f.Body != "" {
-		resp = response{status: f.Status, body: []byte(f.Body)}
+		resp = response{status: f.Status, body: []byte(f.Body), verbatim: true}
 	} else {
 		resp = errResp(f.Status, "connecttest: injected fault")
 	}

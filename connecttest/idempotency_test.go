@@ -1,6 +1,11 @@
 package connecttest_test
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"runtime"
 	"strconv"
 	"sync"
 	"testing"
@@ -16,7 +21,6 @@ func TestIdempotencyReplaysTheFirstResponse(t *testing.T) {
 	cxn := e.connect()
 	first := e.do(e.src, "POST", "/connect/share-tokens", tokenBody(cxn, e.inq), "Idempotency-Key", "k1")
 	require.Equal(t, 201, first.Status)
-	assert.Empty(t, first.Header.Get("Idempotent-Replayed"))
 
 	e.clock.Advance(23 * time.Hour)
 	// Whitespace in the JSON body does not matter.
@@ -24,7 +28,7 @@ func TestIdempotencyReplaysTheFirstResponse(t *testing.T) {
 	again := e.do(e.src, "POST", "/connect/share-tokens", body, "Idempotency-Key", "k1")
 	require.Equal(t, 201, again.Status)
 	assert.Equal(t, string(first.Raw), string(again.Raw), "same token, same body")
-	assert.Equal(t, "true", again.Header.Get("Idempotent-Replayed"))
+	assert.Empty(t, again.Header.Values("Idempotent-Replayed"), "Persona documents no header marking a replay")
 	assert.NotEqual(t, first.Header.Get("Request-Id"), again.Header.Get("Request-Id"))
 	assert.Equal(t, 1, e.srv.Stats().ShareTokensCreated)
 	assert.Equal(t, 1, e.srv.Stats().Replays)
@@ -75,7 +79,9 @@ func TestIdempotencyStoresFailures(t *testing.T) {
 	require.Equal(t, 500, f1.Status)
 	f2 := e.do(e.src, "POST", "/connect/share-tokens", tokenBody(cxn, e.inq), "Idempotency-Key", "five")
 	assert.Equal(t, 500, f2.Status, "the retry with the same key gets the 500 again")
-	assert.Equal(t, "true", f2.Header.Get("Idempotent-Replayed"))
+	assert.Empty(t, f2.Header.Values("Idempotent-Replayed"))
+	reqs := e.srv.Requests()
+	assert.True(t, reqs[len(reqs)-1].Replayed)
 	assert.Equal(t, 0, e.srv.Stats().ShareTokensCreated)
 	// A new key runs again.
 	assert.Equal(t, 201, e.do(e.src, "POST", "/connect/share-tokens", tokenBody(cxn, e.inq), "Idempotency-Key", "six").Status)
@@ -148,4 +154,121 @@ func TestIdempotencyUnderConcurrency(t *testing.T) {
 		assert.Equal(t, got[0], id)
 	}
 	assert.Equal(t, 1, e.srv.Stats().ShareTokensCreated)
+}
+
+// TestIdempotencyAtomicUnderContention sends 16 POSTs with one key at once,
+// many times over: each round must make one token (or one redemption),
+// answer every request with the same first response, and keep that response
+// stored, so that a later request with the key still gets it.
+func TestIdempotencyAtomicUnderContention(t *testing.T) {
+	const par = 16
+	rounds := 150
+	if testing.Short() {
+		rounds = 30
+	}
+	e := newEnv(t, connecttest.WithRateLimit(0, time.Minute))
+	cxn := e.connect()
+	// Readers of the server's state keep its lock contended, as a busy
+	// test's helpers would.
+	stop := make(chan struct{})
+	var readers sync.WaitGroup
+	for range 1 {
+		readers.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					_ = e.srv.Stats()
+				}
+			}
+		})
+	}
+	defer readers.Wait()
+	defer close(stop)
+	for round := range rounds {
+		key := "create-" + strconv.Itoa(round)
+		got := contend(e, par, func() result {
+			return e.send(e.src, "POST", "/connect/share-tokens", tokenBody(cxn, e.inq), "Idempotency-Key", key)
+		})
+		require.Equal(t, round+1, e.srv.Stats().ShareTokensCreated, "round %d: one key, one token", round)
+		for _, r := range got {
+			require.Equal(t, 201, r.Status, "round %d: %s", round, r.Raw)
+			require.Equal(t, string(got[0].Raw), string(r.Raw), "round %d: one stored first response", round)
+		}
+	}
+	assert.Equal(t, rounds*(par-1), e.srv.Stats().Replays)
+
+	// Redeem: the 202 of the first stays the answer; no concurrent twin's
+	// 409 takes its place in the store.
+	for round := range rounds / 3 {
+		tok := e.token(cxn, e.inq)
+		key := "redeem-" + tok
+		got := contend(e, par, func() result {
+			return e.send(e.dst, "POST", "/connect/share-tokens/"+tok+"/redeem", nil, "Idempotency-Key", key)
+		})
+		for _, r := range got {
+			require.Equal(t, 202, r.Status, "round %d: %s", round, r.Raw)
+		}
+		later := e.send(e.dst, "POST", "/connect/share-tokens/"+tok+"/redeem", nil, "Idempotency-Key", key)
+		require.Equal(t, 202, later.Status, "round %d: the stored response is the first one", round)
+		require.Equal(t, string(got[0].Raw), string(later.Raw))
+	}
+	assert.Equal(t, rounds/3, e.srv.Stats().Redemptions)
+}
+
+// contend runs fn on n goroutines released together and returns what each
+// got.
+func contend(e *env, n int, fn func() result) []result {
+	out := make([]result, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range out {
+		wg.Go(func() {
+			<-start
+			out[i] = fn()
+		})
+	}
+	close(start)
+	wg.Wait()
+	return out
+}
+
+// TestIdempotencyTwinOfAnAbandonedRequest: while the first request with a
+// key is held (an injected delay), the key with other parameters is a 422 at
+// once; when the first is abandoned unprocessed, its twin runs itself.
+func TestIdempotencyTwinOfAnAbandonedRequest(t *testing.T) {
+	e := newEnv(t)
+	cxn := e.connect()
+	e.srv.InjectFault(connecttest.Fault{Method: "POST", PathPrefix: "/connect/share-tokens", Delay: time.Hour})
+	ctx, cancel := context.WithCancel(t.Context())
+	firstDone := make(chan error, 1)
+	go func() {
+		body, _ := json.Marshal(tokenBody(cxn, e.inq))
+		req, _ := http.NewRequestWithContext(ctx, "POST", e.srv.URL+"/connect/share-tokens", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+e.src.APIKey)
+		req.Header.Set("Idempotency-Key", "held")
+		resp, err := e.client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		firstDone <- err
+	}()
+	for e.srv.Stats().Faults == 0 { // the first holds the key once it took the fault
+		runtime.Gosched()
+	}
+	other := e.do(e.src, "POST", "/connect/share-tokens", tokenBody(cxn, e.inq, 3600), "Idempotency-Key", "held")
+	assert.Equal(t, 422, other.Status, "other parameters while the first is in flight")
+
+	twin := make(chan result, 1)
+	go func() {
+		twin <- e.send(e.src, "POST", "/connect/share-tokens", tokenBody(cxn, e.inq), "Idempotency-Key", "held")
+	}()
+	cancel()
+	require.Error(t, <-firstDone)
+	r := <-twin
+	assert.Equal(t, 201, r.Status, "%s", r.Raw)
+	assert.Equal(t, 1, e.srv.Stats().ShareTokensCreated)
+	again := e.do(e.src, "POST", "/connect/share-tokens", tokenBody(cxn, e.inq), "Idempotency-Key", "held")
+	assert.Equal(t, string(r.Raw), string(again.Raw), "the twin's response is the stored one")
 }

@@ -152,14 +152,10 @@ func (s *Server) listShareTokens(c *call, r *http.Request) response {
 			continue
 		}
 		visible = append(visible, t)
-		dir := "inbound"
-		if t.sourceOrg == c.org.ID {
-			dir = "outbound"
-		}
 		if f, ok := lq.filters["status"]; ok && t.status != f {
 			continue
 		}
-		if f, ok := lq.filters["direction"]; ok && dir != f {
+		if f, ok := lq.filters["direction"]; ok && !hasDirection(t, c.org, f) {
 			continue
 		}
 		if f, ok := lq.filters["connection-id"]; ok && t.connID != f {
@@ -183,7 +179,11 @@ func (s *Server) listShareTokens(c *call, r *http.Request) response {
 	}
 	doc := listDocument{Data: make([]any, len(out)), Links: links}
 	for i, t := range out {
-		doc.Data[i] = s.tokenResourceLocked(t, c.org, false)
+		if dir, ok := lq.filters["direction"]; ok {
+			doc.Data[i] = s.tokenViewLocked(t, c.org, dir, false)
+		} else {
+			doc.Data[i] = s.tokenResourceLocked(t, c.org, false)
+		}
 	}
 	return jsonResp(http.StatusOK, doc)
 }
@@ -242,4 +242,11 @@ func newestFirst[T any](xs []T, seq func(T) int64) {
 		}
 		return 0
 	})
+}
+
+// hasDirection reports whether org sees t in the direction dir: outbound
+// as its source, inbound as its destination; an organization connected to
+// itself sees its tokens both ways.
+func hasDirection(t *shareToken, org *Organization, dir string) bool {
+	return (dir == directionOutbound && t.sourceOrg == org.ID) || (dir == directionInbound && t.destOrg == org.ID)
 }

@@ -70,46 +70,55 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // application runs the idempotency layer, application faults and the
-// handler.
+// handler. A POST with an Idempotency-Key is the key's only request in
+// flight from its lookup to its stored response: a twin that arrives
+// meanwhile waits for it (see claimKeyLocked), so one key has one effect
+// and one stored response whatever the concurrency.
 func (s *Server) application(w http.ResponseWriter, r *http.Request, org *Organization, body []byte, tooLarge bool, rec *RecordedRequest) {
 	var key, fp string
 	if r.Method == http.MethodPost {
 		key = r.Header.Get("Idempotency-Key")
 		fp = fingerprint(r, body)
 	}
+	infl, bad := requestInflection(r)
+	if bad != nil {
+		// Answered before the idempotency layer: a retry with the header
+		// fixed runs.
+		s.mu.Lock()
+		s.finishLocked(rec, *bad)
+		s.mu.Unlock()
+		deliver(w, *bad, false)
+		return
+	}
 	s.mu.Lock()
-	if resp, replayed, ok := s.idemLookupLocked(org.ID, key, fp, s.nowLocked()); ok {
+	resp, replayed, answered, ok := s.claimKeyLocked(r.Context(), org.ID, key, fp)
+	switch {
+	case !ok:
+		s.mu.Unlock()
+		s.abandon(rec)
+		return
+	case answered:
 		rec.Replayed = replayed
+		resp = resp.inflected(infl)
 		s.finishLocked(rec, resp)
 		s.mu.Unlock()
-		markReplay(w, replayed)
 		deliver(w, resp, false)
 		return
 	}
+	// This request now holds the key (if any) until releaseKeyLocked.
 	f := s.takeFaultLocked(r, false)
 	s.mu.Unlock()
 
-	if f != nil && f.Delay > 0 {
-		if !s.wait(r.Context(), f.Delay) {
-			s.abandon(rec)
-			return
-		}
+	if f != nil && !s.wait(r.Context(), f.Delay) {
+		s.mu.Lock()
+		s.releaseKeyLocked(org.ID, key)
+		s.mu.Unlock()
+		s.abandon(rec)
+		return
 	}
 
 	s.mu.Lock()
 	now := s.nowLocked()
-	if f != nil && f.Delay > 0 {
-		// A twin request with the same key may have finished meanwhile.
-		if resp, replayed, ok := s.idemLookupLocked(org.ID, key, fp, now); ok {
-			rec.Replayed = replayed
-			s.finishLocked(rec, resp)
-			s.mu.Unlock()
-			markReplay(w, replayed)
-			deliver(w, resp, f.DropAfterProcessing)
-			return
-		}
-	}
-	var resp response
 	switch {
 	case f != nil && f.Status != 0:
 		resp = f.response()
@@ -122,8 +131,10 @@ func (s *Server) application(w http.ResponseWriter, r *http.Request, org *Organi
 	if key != "" && storable(resp.status) {
 		s.idemStoreLocked(org.ID, key, fp, resp, now)
 	}
+	s.releaseKeyLocked(org.ID, key)
 	drop := f != nil && f.DropAfterProcessing
 	rec.Dropped = drop
+	resp = resp.inflected(infl)
 	s.finishLocked(rec, resp)
 	s.mu.Unlock()
 	deliver(w, resp, drop)
@@ -177,12 +188,6 @@ func (s *Server) routes() *http.ServeMux {
 	handle("POST "+cx+"/{id}/deactivate", s.deactivateConnection)
 	handle("POST "+cx+"/{id}/reactivate", s.reactivateConnection)
 	return m
-}
-
-func markReplay(w http.ResponseWriter, replayed bool) {
-	if replayed {
-		w.Header().Set("Idempotent-Replayed", "true")
-	}
 }
 
 type discardWriter struct{}

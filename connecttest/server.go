@@ -39,6 +39,7 @@ type Server struct {
 	conns    map[string]*connection
 	tokens   map[string]*shareToken
 	idem     map[idemKey]*idemEntry
+	inflight map[idemKey]*idemFlight
 	rl       map[string]*rlState // by organization id
 	faults   []*faultState
 	requests []RecordedRequest
@@ -132,6 +133,7 @@ func NewServer(opts ...Option) *Server {
 		conns:       map[string]*connection{},
 		tokens:      map[string]*shareToken{},
 		idem:        map[idemKey]*idemEntry{},
+		inflight:    map[idemKey]*idemFlight{},
 		rl:          map[string]*rlState{},
 	}
 	for _, n := range cfg.peekFull {

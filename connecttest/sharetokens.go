@@ -43,6 +43,7 @@ type shareToken struct {
 	failureReason, redeemMode                    string
 	destID, destType                             string
 	mappings                                     []fieldMapping
+	failWith                                     string // FailRedemption's reason
 	seq                                          int64
 }
 
@@ -125,6 +126,9 @@ func (s *Server) completeLocked(t *shareToken) {
 	}
 	src, ok := s.objects[t.sourceID]
 	switch {
+	case t.failWith != "":
+		fail(t.failWith)
+		return
 	case !ok:
 		fail(reasonSourceNotFound)
 		return
@@ -142,18 +146,59 @@ func (s *Server) completeLocked(t *shareToken) {
 			fail(reasonImportFailed)
 			return
 		}
-		for k, v := range src.Fields {
-			dst.Fields[k] = copyValue(v)
-		}
-		for _, m := range t.mappings {
-			if v, ok := src.Fields[*m.Source]; ok {
-				dst.Fields[*m.Destination] = copyValue(v)
-			}
-		}
+		hydrate(dst.Fields, src.Fields, t.mappings)
 		dst.HydratedFrom, dst.ShareTokenID, dst.UpdatedAt = src.ID, t.id, at
 	}
 	t.status, t.redeemedAt, t.updatedAt = tokenRedeemed, at, at
 	s.tokenEventLocked(t, "redeemed", at)
+}
+
+// hydrate fills dst from src as Persona's hydrate does: a source field whose
+// name the destination has is copied; then each field mapping copies its
+// source field into its destination field when the destination has that
+// field and neither field was matched by name. Fields the destination does
+// not have are never added.
+func hydrate(dst, src map[string]any, mappings []fieldMapping) {
+	byName := map[string]bool{}
+	for k, v := range src {
+		if _, ok := dst[k]; ok {
+			dst[k] = copyValue(v)
+			byName[k] = true
+		}
+	}
+	for _, m := range mappings {
+		from, to := *m.Source, *m.Destination
+		v, ok := src[from]
+		if _, has := dst[to]; !ok || !has || byName[from] || byName[to] {
+			continue
+		}
+		dst[to] = copyValue(v)
+	}
+}
+
+// FailRedemption makes the redemption of the share token fail with the
+// given failure-reason when it completes, whatever the objects hold: for
+// "unrecoverable_error" (connect.FailureReasonUnrecoverableError), which
+// nothing else provokes, or a reason Persona may add. The token may be created (the redeem call is still accepted
+// with 202) or pending. It fails when the token does not exist (the error
+// wraps ErrNotFound), has already been redeemed, failed or expired, or
+// reason is empty.
+func (s *Server) FailRedemption(tokenID, reason string) error {
+	if reason == "" {
+		return fmt.Errorf("connecttest: FailRedemption of %s: empty reason", tokenID)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.settleLocked(s.nowLocked())
+	t, ok := s.tokens[tokenID]
+	if !ok {
+		return fmt.Errorf("%w: share token %q", ErrNotFound, tokenID)
+	}
+	if t.status != tokenCreated && t.status != tokenPending {
+		return fmt.Errorf("connecttest: share token %s is %s; only a created or pending one can be made to fail", tokenID, t.status)
+	}
+	t.failWith = reason
+	return nil
 }
 
 type shareTokenResource struct {
@@ -177,11 +222,30 @@ type shareTokenAttributes struct {
 	SourceData    map[string]any `json:"source-data,omitempty"`
 }
 
+// Share token directions, as on the wire.
+const (
+	directionOutbound = "outbound"
+	directionInbound  = "inbound"
+)
+
 // tokenResourceLocked renders the token as org sees it. The source sees
 // direction outbound and the relationships creator, source and connection;
 // the destination sees direction inbound and destination (null until a
-// clone exists) and connection, as in Persona's examples.
+// clone exists) and connection, as in Persona's examples. An organization
+// connected to itself is both: it sees direction outbound and all four
+// relationships (see tokenViewLocked for its inbound view).
 func (s *Server) tokenResourceLocked(t *shareToken, org *Organization, peek bool) shareTokenResource {
+	dir := directionInbound
+	if org.ID == t.sourceOrg {
+		dir = directionOutbound
+	}
+	return s.tokenViewLocked(t, org, dir, peek)
+}
+
+// tokenViewLocked renders the token as org sees it from the given side.
+// Only a token over a connection from an organization to itself has two
+// views: they differ in direction alone.
+func (s *Server) tokenViewLocked(t *shareToken, org *Organization, dir string, peek bool) shareTokenResource {
 	res := shareTokenResource{
 		Type: "connect/share-token",
 		ID:   t.id,
@@ -195,20 +259,20 @@ func (s *Server) tokenResourceLocked(t *shareToken, org *Organization, peek bool
 			"connection": {Data: &resourceRef{Type: "connect/connection", ID: t.connID}},
 		},
 	}
+	res.Attributes.Direction = dir
 	if org.ID == t.sourceOrg {
-		res.Attributes.Direction = "outbound"
 		res.Relationships["creator"] = relationship{Data: &resourceRef{Type: "api-key", ID: t.creatorKeyID}}
 		res.Relationships["source"] = relationship{Data: &resourceRef{Type: t.sourceType, ID: t.sourceID}}
-		return res
 	}
-	res.Attributes.Direction = "inbound"
-	var dest *resourceRef
-	if t.destID != "" {
-		dest = &resourceRef{Type: t.destType, ID: t.destID}
-	}
-	res.Relationships["destination"] = relationship{Data: dest}
-	if peek {
-		res.Attributes.SourceData = s.sourceDataLocked(t.sourceID)
+	if org.ID == t.destOrg {
+		var dest *resourceRef
+		if t.destID != "" {
+			dest = &resourceRef{Type: t.destType, ID: t.destID}
+		}
+		res.Relationships["destination"] = relationship{Data: dest}
+		if peek {
+			res.Attributes.SourceData = s.sourceDataLocked(t.sourceID)
+		}
 	}
 	return res
 }
@@ -392,5 +456,6 @@ func (s *Server) redeemShareToken(c *call, r *http.Request) response {
 	t.completeAt = c.now.Add(s.redeemDelay)
 	s.stats.Redemptions++
 	s.scheduleCompletionLocked(t)
-	return jsonResp(http.StatusAccepted, document{Data: s.tokenResourceLocked(t, c.org, false)})
+	// The redeemer acts as the destination, also when it is the source.
+	return jsonResp(http.StatusAccepted, document{Data: s.tokenViewLocked(t, c.org, directionInbound, false)})
 }

@@ -365,9 +365,8 @@ func TestRedeemHydrate(t *testing.T) {
 	e.clock.Advance(time.Second)
 	assert.Equal(t, "redeemed", e.get(e.dst, tok).attr("status"))
 	after, _ := e.srv.Object(target)
-	assert.Equal(t, map[string]any{
-		"name-first": "Ada", "address_street_1": "12 St James's Sq", "street_address": "12 St James's Sq", "tier": "gold",
-	}, after.Fields)
+	assert.Equal(t, map[string]any{"name-first": "Ada", "tier": "gold"}, after.Fields,
+		"only the fields the destination has; the mapping names a field it lacks")
 	assert.Equal(t, src, after.HydratedFrom)
 	assert.Equal(t, tok, after.ShareTokenID)
 	assert.Empty(t, after.ClonedFrom)
@@ -495,4 +494,61 @@ func TestConcurrentUse(t *testing.T) {
 	assert.Len(t, seen, n)
 	assert.Equal(t, n, e.srv.Stats().ShareTokensCreated)
 	assert.Len(t, e.srv.Objects(e.dst), n)
+}
+
+func TestHydrateMatchesByNameThenMaps(t *testing.T) {
+	e := newEnv(t)
+	cxn := e.connect()
+	src := e.srv.NewInquiry(e.src, map[string]any{
+		"name-first": "Ada", "name-last": "Lovelace", "address_street_1": "12 St James's Sq", "birthdate": "1815-12-10",
+		"extra": "not copied",
+	})
+	target := e.srv.NewAccount(e.dst, map[string]any{
+		"name-first": "", "surname": "", "street": "", "birthdate": "", "dob": "", "tier": "gold",
+	})
+	tok := e.token(cxn, src)
+	r := e.do(e.dst, "POST", "/connect/share-tokens/"+tok+"/redeem", hydrateBody(target,
+		[2]string{"name-last", "surname"},        // not matched by name: applied
+		[2]string{"address_street_1", "street"},  // applied
+		[2]string{"birthdate", "dob"},            // birthdate is matched by name: not applied
+		[2]string{"name-last", "name-first"},     // name-first is matched by name: not applied
+		[2]string{"address_street_1", "nowhere"}, // the destination has no such field
+		[2]string{"missing", "tier"},             // no such source field
+	))
+	require.Equal(t, 202, r.Status, "%s", r.Raw)
+	assert.Equal(t, "redeemed", e.get(e.dst, tok).attr("status"))
+	got, _ := e.srv.Object(target)
+	assert.Equal(t, map[string]any{
+		"name-first": "Ada", "surname": "Lovelace", "street": "12 St James's Sq", "birthdate": "1815-12-10",
+		"dob": "", "tier": "gold",
+	}, got.Fields)
+}
+
+func TestFailRedemption(t *testing.T) {
+	e := newEnv(t, connecttest.WithRedeemDelay(time.Minute))
+	cxn := e.connect()
+
+	// Armed before the redeem call: the call is accepted, the redemption fails.
+	tok := e.token(cxn, e.inq)
+	require.NoError(t, e.srv.FailRedemption(tok, "unrecoverable_error"))
+	require.Equal(t, 202, e.do(e.dst, "POST", "/connect/share-tokens/"+tok+"/redeem", nil).Status)
+	assert.Equal(t, "pending", e.get(e.dst, tok).attr("status"))
+	e.clock.Advance(time.Minute)
+	g := e.get(e.dst, tok)
+	assert.Equal(t, "failed", g.attr("status"))
+	assert.Equal(t, "unrecoverable_error", g.attr("failure-reason"))
+	assert.Equal(t, ts(e.clock.Now()), g.attr("failed-at"))
+	assert.Equal(t, 409, e.do(e.dst, "POST", "/connect/share-tokens/"+tok+"/redeem", nil).Status)
+
+	// Armed while pending, with a reason Persona may add later.
+	tok2 := e.token(cxn, e.inq)
+	require.Equal(t, 202, e.do(e.dst, "POST", "/connect/share-tokens/"+tok2+"/redeem", nil).Status)
+	require.NoError(t, e.srv.FailRedemption(tok2, "some_new_reason"))
+	e.clock.Advance(time.Minute)
+	assert.Equal(t, "some_new_reason", e.get(e.src, tok2).attr("failure-reason"))
+	assert.Len(t, e.srv.Objects(e.dst), 0, "no clone was made")
+
+	assert.ErrorIs(t, e.srv.FailRedemption("cnst_nope", "unrecoverable_error"), connecttest.ErrNotFound)
+	assert.Error(t, e.srv.FailRedemption(tok, "unrecoverable_error"), "already failed")
+	assert.Error(t, e.srv.FailRedemption(e.token(cxn, e.inq), ""), "empty reason")
 }

@@ -91,6 +91,10 @@ type Webhook struct {
 	Secrets []WebhookSecret
 	// EnabledEvents are the event names the webhook receives.
 	EnabledEvents []string
+	// KeyInflection is the casing of the keys of its deliveries' bodies:
+	// InflectionKebab (the default), InflectionCamel or InflectionSnake,
+	// as Persona's api-key-inflection.
+	KeyInflection string
 	// CreatedAt is when the webhook was registered, on the server's clock.
 	CreatedAt time.Time
 }
@@ -148,8 +152,9 @@ type WebhookDelivery struct {
 type WebhookOption func(*webhookSettings)
 
 type webhookSettings struct {
-	events []string
-	secret string
+	events     []string
+	secret     string
+	inflection string
 }
 
 // WithEnabledEvents limits the webhook to the named events (of the four
@@ -164,6 +169,17 @@ func WithEnabledEvents(names ...string) WebhookOption {
 // exists. Persona always makes the secret itself.
 func WithWebhookSecret(secret string) WebhookOption {
 	return func(w *webhookSettings) { w.secret = secret }
+}
+
+// WithWebhookKeyInflection sets the casing of the keys of the webhook's
+// deliveries, as Persona's api-key-inflection setting does: InflectionKebab
+// ("created-at", the default), InflectionCamel ("createdAt") or
+// InflectionSnake ("created_at"). Every key of the body is inflected (the
+// event envelope's, the resource's attributes and relationships, and the
+// names of fields), no value is, and the signature covers the inflected
+// body. RegisterWebhook fails on any other value.
+func WithWebhookKeyInflection(inflection string) WebhookOption {
+	return func(w *webhookSettings) { w.inflection = inflection }
 }
 
 // webhookConfig is the server-wide webhook configuration.
@@ -236,6 +252,7 @@ type webhookState struct {
 
 type webhook struct {
 	id, org, url string
+	inflection   string
 	secrets      []WebhookSecret // newest first
 	events       []string
 	createdAt    time.Time
@@ -310,6 +327,10 @@ func (s *Server) RegisterWebhook(org *Organization, rawURL string, opts ...Webho
 	if err != nil {
 		return Webhook{}, err
 	}
+	inflection, ok := parseInflection(set.inflection)
+	if !ok {
+		return Webhook{}, fmt.Errorf("connecttest: webhook key inflection %q: must be camel, kebab or snake", set.inflection)
+	}
 	secret := set.secret
 	if secret == "" {
 		secret = newWebhookSecret()
@@ -318,7 +339,7 @@ func (s *Server) RegisterWebhook(org *Organization, rawURL string, opts ...Webho
 	defer s.mu.Unlock()
 	o := s.mustOrgLocked(org)
 	h := &webhook{id: newID("wbh"), org: o.ID, url: rawURL, events: events, createdAt: s.nowLocked(),
-		secrets: []WebhookSecret{{Value: secret}}}
+		secrets: []WebhookSecret{{Value: secret}}, inflection: inflection}
 	s.wh.hooks = append(s.wh.hooks, h)
 	return h.snapshot(), nil
 }
@@ -431,7 +452,8 @@ func (s *Server) webhookLocked(id string) *webhook {
 
 func (h *webhook) snapshot() Webhook {
 	return Webhook{ID: h.id, OrganizationID: h.org, URL: h.url, Secret: h.secrets[0].Value,
-		Secrets: slices.Clone(h.secrets), EnabledEvents: slices.Clone(h.events), CreatedAt: h.createdAt}
+		Secrets: slices.Clone(h.secrets), EnabledEvents: slices.Clone(h.events), CreatedAt: h.createdAt,
+		KeyInflection: h.inflection}
 }
 
 // validSecrets drops the secrets expired at now.
@@ -589,9 +611,9 @@ func (s *Server) tokenEventLocked(t *shareToken, what string, at time.Time) {
 	if s.wh.closed {
 		return
 	}
-	for _, side := range []struct{ org, name string }{
-		{t.sourceOrg, "connect/share-token.outbound-" + what},
-		{t.destOrg, "connect/share-token.inbound-" + what},
+	for _, side := range []struct{ org, name, dir string }{
+		{t.sourceOrg, "connect/share-token.outbound-" + what, directionOutbound},
+		{t.destOrg, "connect/share-token.inbound-" + what, directionInbound},
 	} {
 		org := s.orgs[side.org]
 		if org == nil {
@@ -607,7 +629,7 @@ func (s *Server) tokenEventLocked(t *shareToken, what string, at time.Time) {
 			continue
 		}
 		ev := &webhookEvent{id: newID("evt"), name: side.name, org: org.ID, hooks: hooks}
-		ev.body = eventBody(ev.id, ev.name, at, s.tokenResourceLocked(t, org, false))
+		ev.body = eventBody(ev.id, ev.name, at, s.tokenViewLocked(t, org, side.dir, false))
 		s.wh.events[ev.id] = ev
 		for _, h := range hooks {
 			s.goWebhookLocked(func() { s.runDelivery(ev, h) })
@@ -660,6 +682,7 @@ func signWebhook(body []byte, ts int64, secrets []WebhookSecret) string {
 // runDelivery delivers ev to h, retrying on the schedule, and records each
 // attempt.
 func (s *Server) runDelivery(ev *webhookEvent, h *webhook) {
+	body := inflectedEventBody(ev.body, h.inflection)
 	total := 1 + len(s.wh.schedule)
 	var first int64
 	for n := 1; n <= total; n++ {
@@ -673,7 +696,7 @@ func (s *Server) runDelivery(ev *webhookEvent, h *webhook) {
 		}
 		now := s.nowLocked()
 		h.secrets = h.validSecrets(now)
-		sig := signWebhook(ev.body, now.Unix(), h.secrets)
+		sig := signWebhook(body, now.Unix(), h.secrets)
 		s.mu.Unlock()
 		if n == 1 {
 			first = now.Unix()
@@ -687,7 +710,7 @@ func (s *Server) runDelivery(ev *webhookEvent, h *webhook) {
 		hdr.Set("Persona-Webhook-First-Attempted-At", strconv.FormatInt(first, 10))
 		rec := WebhookDelivery{EventID: ev.id, EventName: ev.name, OrganizationID: ev.org,
 			WebhookID: h.id, URL: h.url, Attempt: n, AttemptsLeft: total - n,
-			Header: hdr, Body: ev.body, Time: now}
+			Header: hdr, Body: body, Time: now}
 		s.attemptWebhook(&rec)
 		switch {
 		case rec.Outcome == WebhookDelivered:
@@ -739,4 +762,17 @@ func (s *Server) attemptWebhook(rec *WebhookDelivery) {
 	case http.StatusOK, http.StatusCreated, http.StatusAccepted, http.StatusNoContent:
 		rec.Outcome = WebhookDelivered
 	}
+}
+
+// inflectedEventBody is an event's body (rendered kebab) in the webhook's
+// key inflection.
+func inflectedEventBody(body []byte, inflection string) []byte {
+	if inflection == InflectionKebab || inflection == "" {
+		return body
+	}
+	b, err := inflectJSON(body, inflection)
+	if err != nil {
+		panic("connecttest: inflecting a webhook event: " + err.Error())
+	}
+	return b
 }

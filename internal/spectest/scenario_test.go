@@ -319,7 +319,9 @@ func runScenario(e *env, srv *connecttest.Server, clock *connecttest.Clock) {
 	do(e, "create a duplicate connection", 409, 201, func() (*connect.Connection, error) {
 		return src.Connections.Create(ctx, &connect.ConnectionCreateParams{DestinationOrganizationID: bank.ID})
 	})
-	do(e, "connect to oneself", 422, 201, func() (*connect.Connection, error) {
+	// Persona advises testing Connect with a connection to oneself; the
+	// fake allows it (see connecttest's "Where Persona is silent").
+	cxnSelf := do(e, "connect to oneself", 201, 201, func() (*connect.Connection, error) {
 		return src.Connections.Create(ctx, &connect.ConnectionCreateParams{DestinationOrganizationID: acme.ID})
 	})
 	do(e, "connect to an unknown organization", 422, 201, func() (*connect.Connection, error) {
@@ -371,8 +373,8 @@ func runScenario(e *env, srv *connecttest.Server, clock *connecttest.Clock) {
 		}
 		n++
 	}
-	if n != 3 {
-		t.Fatalf("All yielded %d connections, want 3", n)
+	if n != 4 {
+		t.Fatalf("All yielded %d connections, want 4 (to Bank, to itself, to Other, from Other)", n)
 	}
 	do(e, "list connections with an unknown status", 400, 200, func() (*connect.Page[connect.Connection], error) {
 		return src.Connections.List(ctx, &connect.ConnectionListParams{Status: "archived"})
@@ -541,6 +543,16 @@ func runScenario(e *env, srv *connecttest.Server, clock *connecttest.Clock) {
 	// Redeeming over a connection that is no longer active.
 	do(e, "deactivate (destination, with a live token)", 200, 200, func() (*connect.Connection, error) { return dst.Connections.Deactivate(ctx, cxn.ID) })
 	redeem("redeem over an inactive connection", 422, dst, tokInactive.ID, nil)
+
+	// An organization connected to itself sees its tokens from both sides.
+	if err := srv.AcceptConnection(cxnSelf.ID); err != nil {
+		t.Fatal(err)
+	}
+	tokSelf := create("create a share token to oneself", 201, src, connect.ShareTokenCreateParams{ConnectionID: cxnSelf.ID, SourceID: inq})
+	get("get a share token to oneself", 200, src, tokSelf.ID)
+	list("list share tokens to oneself, inbound", 200, src,
+		&connect.ShareTokenListParams{ConnectionID: cxnSelf.ID, Direction: connect.DirectionInbound})
+	redeem("redeem a share token to oneself", 202, src, tokSelf.ID, nil)
 
 	// Answers the SDK cannot provoke, because it never sends such requests:
 	// the fake's 400s for malformed bodies and parameters. The document
