@@ -27,7 +27,9 @@ const (
 // NewClient and share it: it is safe for concurrent use, keeps connections
 // alive, and holds the rate-limit state that paces all of its callers.
 //
-// Printing a Client with any fmt verb never reveals the API key.
+// Printing a Client with any fmt verb never reveals the API key, and neither
+// does anything that walks it by reflection (a testify diff, a struct
+// dumper), whether it holds the Client, a pointer to it or a service of it.
 type Client struct {
 	// ShareTokens creates, redeems and inspects share tokens.
 	ShareTokens *ShareTokensService
@@ -35,10 +37,11 @@ type Client struct {
 	Connections *ConnectionsService
 
 	baseURL string
-	// header is sent on every request and holds the secret Authorization.
-	// It sits behind a pointer so that printing a Client value (not just a
-	// *Client, which Format covers) shows an address, never the key.
-	header *http.Header
+	// header returns a fresh copy of the headers every request carries,
+	// Authorization included. The key lives only in the function's captured
+	// variables, which no reflection (fmt on unexported fields, testify's
+	// diffs, dumpers) can reach; Format covers the direct fmt cases.
+	header func() http.Header
 	engine *engine.Engine
 	cfg    clientConfig
 }
@@ -60,10 +63,9 @@ func NewClient(apiKey string, opts ...ClientOption) (*Client, error) {
 		}
 	}
 	hc := cfg.buildHTTPClient()
-	header := cfg.baseHeader(apiKey)
 	c := &Client{
 		baseURL: cfg.baseURL,
-		header:  &header,
+		header:  headerSource(cfg.baseHeader(apiKey)),
 		cfg:     cfg,
 		engine: engine.New(engine.Config{
 			HTTPClient:       hc,
@@ -80,6 +82,12 @@ func NewClient(apiKey string, opts ...ClientOption) (*Client, error) {
 	c.ShareTokens = &ShareTokensService{client: c}
 	c.Connections = &ConnectionsService{client: c}
 	return c, nil
+}
+
+// headerSource hides h, which holds the key, in a closure that hands out
+// copies of it.
+func headerSource(h http.Header) func() http.Header {
+	return func() http.Header { return h.Clone() }
 }
 
 const (
@@ -166,7 +174,7 @@ func (c *Client) newRequest(method, path string, query url.Values, body any, rc 
 	if len(query) > 0 {
 		u += "?" + query.Encode()
 	}
-	header := c.header.Clone()
+	header := c.header()
 	var payload []byte
 	if body != nil {
 		var err error
