@@ -482,7 +482,9 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 // failing the test, so that a test can read what testify would print.
 type captureT struct{ msgs []string }
 
-func (c *captureT) Errorf(format string, args ...any) { c.msgs = append(c.msgs, fmt.Sprintf(format, args...)) }
+func (c *captureT) Errorf(format string, args ...any) {
+	c.msgs = append(c.msgs, fmt.Sprintf(format, args...))
+}
 
 // TestKeyUnreachableByReflection: no reflection-driven printer (testify's
 // diff, fmt's verbs on unexported fields, a walker over every reachable
