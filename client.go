@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -146,7 +147,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		*rc.response = newResponse(res)
 	}
 	if err != nil {
-		return fmt.Errorf("connect: %s %s: %w", method, path, err)
+		return &callError{method: method, path: path, err: err}
 	}
 	if res.StatusCode < 200 || res.StatusCode > 299 {
 		return newError(method, path, res)
@@ -168,6 +169,27 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	}
 	return nil
 }
+
+// callError is a call that got no response to judge: a transport error, a
+// context that ended, a wait the pacing refused. It reads like an *Error,
+// "connect: GET /connect/share-tokens/cnst_1: dial tcp …: connection
+// refused", without the *url.Error's repetition of method and URL; the whole
+// chain stays reachable through Unwrap.
+type callError struct {
+	method, path string
+	err          error
+}
+
+func (e *callError) Error() string {
+	cause := e.err
+	var ue *url.Error
+	if errors.As(cause, &ue) && ue.Err != nil {
+		cause = ue.Err
+	}
+	return "connect: " + e.method + " " + e.path + ": " + cause.Error()
+}
+
+func (e *callError) Unwrap() error { return e.err }
 
 func (c *Client) newRequest(method, path string, query url.Values, body any, rc *requestConfig) (*engine.Request, error) {
 	u := c.baseURL + path
