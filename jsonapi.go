@@ -54,7 +54,12 @@ type checkedDocument interface{ check() string }
 
 func (d *document[R]) check() string { return checkResource(any(&d.Data), d.want) }
 
+// check refuses a list without data (absent or null: an empty page is
+// "data": []) and any element that is not a resource of the wanted type.
 func (d *listDocument[R]) check() string {
+	if d.Data == nil {
+		return "no data"
+	}
 	for i := range d.Data {
 		if reason := checkResource(any(&d.Data[i]), d.want); reason != "" {
 			return "data[" + strconv.Itoa(i) + "]: " + reason
