@@ -167,6 +167,9 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 			return unexpected(reason, nil)
 		}
 	}
+	if r, ok := out.(interface{ received(int, string) }); ok {
+		r.received(res.StatusCode, res.Header.Get("Request-Id"))
+	}
 	return nil
 }
 

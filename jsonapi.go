@@ -35,6 +35,15 @@ type listDocument[R any] struct {
 	Data  []R   `json:"data"`
 	Links links `json:"links"`
 	want  string
+	// status and requestID are the response's, for the paging errors of All.
+	status    int
+	requestID string
+}
+
+// received keeps what identifies the response; Client.do calls it on a
+// document that has one.
+func (d *listDocument[R]) received(status int, requestID string) {
+	d.status, d.requestID = status, requestID
 }
 
 // The JSON:API types of the resources the SDK decodes.

@@ -260,13 +260,18 @@ func (s *ShareTokensService) List(ctx context.Context, params *ShareTokenListPar
 // being yielded once. The filters of params apply to every page; it
 // starts after params.After, and params.Before is refused.
 //
+// A list that would never end ends with an *UnexpectedResponseError
+// (ErrUnexpectedResponse), yielded after the items before it: when the server
+// hands back a cursor All has already followed, params.After included, or
+// when three pages in a row are empty yet point to a next page.
+//
 // It calls GET /connect/share-tokens once per page.
 func (s *ShareTokensService) All(ctx context.Context, params *ShareTokenListParams, opts ...RequestOption) iter.Seq2[*ShareToken, error] {
 	var base ShareTokenListParams
 	if params != nil {
 		base = *params
 	}
-	return paginate(base.After, base.Before, func(after string) (*Page[ShareToken], error) {
+	return paginate("/connect/share-tokens", base.After, base.Before, func(after string) (*Page[ShareToken], error) {
 		p := base
 		p.After = after
 		return s.List(ctx, &p, opts...)
