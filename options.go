@@ -133,7 +133,8 @@ func WithMaxRetries(n int) ClientOption {
 }
 
 // WithRetryWait sets the bounds of the jittered exponential backoff between
-// attempts (default 500ms and 8s). It also paces Wait's polling.
+// attempts (default 500ms and 8s). Wait's polling has its own schedule, set
+// with WithPollInterval.
 func WithRetryWait(minWait, maxWait time.Duration) ClientOption {
 	return func(c *clientConfig) error {
 		if minWait <= 0 || maxWait < minWait {
@@ -289,7 +290,9 @@ type requestConfig struct {
 	idempotencyKey string
 	headers        []headerOption
 	response       *Response
-	err            error
+	// pollInitial and pollMax are Wait's schedule; zero for the default.
+	pollInitial, pollMax time.Duration
+	err                  error
 }
 
 type headerOption struct{ key, value string }
@@ -344,4 +347,29 @@ var ownedHeaders = map[string]string{
 // the call returns, whether it succeeded or not.
 func WithResponseInto(resp *Response) RequestOption {
 	return func(r *requestConfig) { r.response = resp }
+}
+
+// The polling schedule of ShareTokensService.Wait without WithPollInterval:
+// a redemption usually takes seconds, so the first polls come quickly, and
+// a slow one is then polled every 10 seconds.
+const (
+	defaultPollInitial = time.Second
+	defaultPollMax     = 10 * time.Second
+)
+
+// WithPollInterval sets the polling schedule of ShareTokensService.Wait: the
+// first poll follows the first by initial, and each gap then doubles up to
+// max, where it stays. Without it Wait polls after 1s, then 2s, 4s and 8s,
+// then every 10s. The schedule is Wait's own: WithRetryWait paces only the
+// retries inside each poll. Other calls ignore it. Bounds that are not
+// 0 < initial <= max make the call fail with a *ValidationError before
+// anything is sent.
+func WithPollInterval(initial, max time.Duration) RequestOption {
+	return func(r *requestConfig) {
+		if initial <= 0 || max < initial {
+			r.err = &ValidationError{Field: "WithPollInterval", Reason: "needs 0 < initial <= max, got " + initial.String() + " and " + max.String()}
+			return
+		}
+		r.pollInitial, r.pollMax = initial, max
+	}
 }
