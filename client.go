@@ -160,6 +160,10 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 			RequestID: res.Header.Get("Request-Id"), Reason: reason, Err: err}
 	}
 	if err := json.Unmarshal(res.Body, out); err != nil {
+		var limit *decodeLimitError
+		if errors.As(err, &limit) {
+			return unexpected(limit.reason, err)
+		}
 		return unexpected("malformed body: "+err.Error(), err)
 	}
 	if c, ok := out.(checkedDocument); ok {

@@ -68,9 +68,12 @@ type SourceData struct {
 	// (inquiries, accounts and transactions only).
 	Fields map[string]PeekableAttribute
 	// Related are snapshots of related objects, such as an inquiry's
-	// verifications.
+	// verifications, nested at most 32 levels deep.
 	Related []*SourceData
-	// Raw is the snapshot exactly as received.
+	// Raw is the snapshot exactly as received, set on the top snapshot
+	// only (the ones in Related are parts of it). The Values of the
+	// attributes share its memory: treat it as read-only. MarshalJSON does
+	// not use it.
 	Raw json.RawMessage
 }
 
