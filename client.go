@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -27,7 +28,9 @@ const (
 // NewClient and share it: it is safe for concurrent use, keeps connections
 // alive, and holds the rate-limit state that paces all of its callers.
 //
-// Printing a Client with any fmt verb never reveals the API key.
+// Printing a Client with any fmt verb never reveals the API key, and neither
+// does anything that walks it by reflection (a testify diff, a struct
+// dumper), whether it holds the Client, a pointer to it or a service of it.
 type Client struct {
 	// ShareTokens creates, redeems and inspects share tokens.
 	ShareTokens *ShareTokensService
@@ -35,10 +38,11 @@ type Client struct {
 	Connections *ConnectionsService
 
 	baseURL string
-	// header is sent on every request and holds the secret Authorization.
-	// It sits behind a pointer so that printing a Client value (not just a
-	// *Client, which Format covers) shows an address, never the key.
-	header *http.Header
+	// header returns a fresh copy of the headers every request carries,
+	// Authorization included. The key lives only in the function's captured
+	// variables, which no reflection (fmt on unexported fields, testify's
+	// diffs, dumpers) can reach; Format covers the direct fmt cases.
+	header func() http.Header
 	engine *engine.Engine
 	cfg    clientConfig
 }
@@ -60,10 +64,9 @@ func NewClient(apiKey string, opts ...ClientOption) (*Client, error) {
 		}
 	}
 	hc := cfg.buildHTTPClient()
-	header := cfg.baseHeader(apiKey)
 	c := &Client{
 		baseURL: cfg.baseURL,
-		header:  &header,
+		header:  headerSource(cfg.baseHeader(apiKey)),
 		cfg:     cfg,
 		engine: engine.New(engine.Config{
 			HTTPClient:       hc,
@@ -81,6 +84,12 @@ func NewClient(apiKey string, opts ...ClientOption) (*Client, error) {
 	c.ShareTokens = &ShareTokensService{client: c}
 	c.Connections = &ConnectionsService{client: c}
 	return c, nil
+}
+
+// headerSource hides h, which holds the key, in a closure that hands out
+// copies of it.
+func headerSource(h http.Header) func() http.Header {
+	return func() http.Header { return h.Clone() }
 }
 
 const (
@@ -139,7 +148,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		*rc.response = newResponse(res)
 	}
 	if err != nil {
-		return fmt.Errorf("connect: %s %s: %w", method, path, err)
+		return &callError{method: method, path: path, err: err}
 	}
 	if res.StatusCode < 200 || res.StatusCode > 299 {
 		return newError(method, path, res)
@@ -152,6 +161,10 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 			RequestID: res.Header.Get("Request-Id"), Reason: reason, Err: err}
 	}
 	if err := json.Unmarshal(res.Body, out); err != nil {
+		var limit *decodeLimitError
+		if errors.As(err, &limit) {
+			return unexpected(limit.reason, err)
+		}
 		return unexpected("malformed body: "+err.Error(), err)
 	}
 	if c, ok := out.(checkedDocument); ok {
@@ -159,15 +172,39 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 			return unexpected(reason, nil)
 		}
 	}
+	if r, ok := out.(interface{ received(int, string) }); ok {
+		r.received(res.StatusCode, res.Header.Get("Request-Id"))
+	}
 	return nil
 }
+
+// callError is a call that got no response to judge: a transport error, a
+// context that ended, a wait the pacing refused. It reads like an *Error,
+// "connect: GET /connect/share-tokens/cnst_1: dial tcp …: connection
+// refused", without the *url.Error's repetition of method and URL; the whole
+// chain stays reachable through Unwrap.
+type callError struct {
+	method, path string
+	err          error
+}
+
+func (e *callError) Error() string {
+	cause := e.err
+	var ue *url.Error
+	if errors.As(cause, &ue) && ue.Err != nil {
+		cause = ue.Err
+	}
+	return "connect: " + e.method + " " + e.path + ": " + cause.Error()
+}
+
+func (e *callError) Unwrap() error { return e.err }
 
 func (c *Client) newRequest(method, path string, query url.Values, body any, rc *requestConfig) (*engine.Request, error) {
 	u := c.baseURL + path
 	if len(query) > 0 {
 		u += "?" + query.Encode()
 	}
-	header := c.header.Clone()
+	header := c.header()
 	var payload []byte
 	if body != nil {
 		var err error

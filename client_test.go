@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"runtime"
 	"strings"
 	"sync"
@@ -476,3 +477,101 @@ func TestClientIsSafeForConcurrentUse(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// captureT is an assert.TestingT that keeps the failure messages instead of
+// failing the test, so that a test can read what testify would print.
+type captureT struct{ msgs []string }
+
+func (c *captureT) Errorf(format string, args ...any) {
+	c.msgs = append(c.msgs, fmt.Sprintf(format, args...))
+}
+
+// TestKeyUnreachableByReflection: no reflection-driven printer (testify's
+// diff, fmt's verbs on unexported fields, a walker over every reachable
+// value) finds the API key in a Client or in anything holding one.
+func TestKeyUnreachableByReflection(t *testing.T) {
+	a, err := connect.NewClient(testAPIKey)
+	require.NoError(t, err)
+	// A second key makes testify's diff print the lines around the key.
+	b, err := connect.NewClient(testAPIKey+"OTHER", connect.WithUserAgent("other/1"))
+	require.NoError(t, err)
+
+	t.Run("testify diff", func(t *testing.T) {
+		type holder struct {
+			Name   string
+			Client *connect.Client
+			value  connect.Client
+		}
+		for name, pair := range map[string][2]any{
+			"*Client":          {a, b},
+			"Client":           {*a, *b},
+			"struct holding":   {holder{"x", a, *a}, holder{"y", b, *b}},
+			"service":          {a.ShareTokens, b.ShareTokens},
+			"slice of clients": {[]*connect.Client{a}, []*connect.Client{b}},
+		} {
+			ct := &captureT{}
+			assert.False(t, assert.Equal(ct, pair[0], pair[1]), "%s: the values differ, so testify must print a diff", name)
+			require.NotEmpty(t, ct.msgs, name)
+			for _, m := range ct.msgs {
+				assert.False(t, strings.Contains(m, "SECRET"), "%s: testify's message shows the key", name)
+			}
+		}
+	})
+
+	t.Run("walker", func(t *testing.T) {
+		var found []string
+		walkStrings(reflect.ValueOf(struct{ C *connect.Client }{a}), "", map[uintptr]bool{}, func(path, s string) {
+			if strings.Contains(s, "SECRET") {
+				found = append(found, path)
+			}
+		})
+		assert.Empty(t, found, "the key is reachable by reflection at these paths")
+	})
+}
+
+// walkStrings visits every string reachable from v through fields, pointers,
+// interfaces, maps, slices and arrays, exported or not, and calls visit with
+// its path. Functions are opaque to reflection and are not entered.
+func walkStrings(v reflect.Value, path string, seen map[uintptr]bool, visit func(path, s string)) {
+	switch v.Kind() {
+	case reflect.String:
+		visit(path, v.String())
+	case reflect.Pointer:
+		if v.IsNil() || seen[v.Pointer()] {
+			return
+		}
+		seen[v.Pointer()] = true
+		walkStrings(v.Elem(), path, seen, visit)
+	case reflect.Interface:
+		if !v.IsNil() {
+			walkStrings(v.Elem(), path, seen, visit)
+		}
+	case reflect.Struct:
+		for i := range v.NumField() {
+			walkStrings(v.Field(i), path+"."+v.Type().Field(i).Name, seen, visit)
+		}
+	case reflect.Slice:
+		if v.IsNil() {
+			return
+		}
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			visit(path, string(v.Bytes()))
+			return
+		}
+		fallthrough
+	case reflect.Array:
+		for i := range v.Len() {
+			walkStrings(v.Index(i), fmt.Sprintf("%s[%d]", path, i), seen, visit)
+		}
+	case reflect.Map:
+		if v.IsNil() || seen[v.Pointer()] {
+			return
+		}
+		seen[v.Pointer()] = true
+		it := v.MapRange()
+		for it.Next() {
+			walkStrings(it.Key(), path+"{key}", seen, visit)
+			walkStrings(it.Value(), fmt.Sprintf("%s[%v]", path, it.Key()), seen, visit)
+		}
+	}
+}

@@ -134,13 +134,18 @@ func (s *ConnectionsService) List(ctx context.Context, params *ConnectionListPar
 // iteration after being yielded once. It starts after params.After;
 // params.Before is refused.
 //
+// A list that would never end ends with an *UnexpectedResponseError
+// (ErrUnexpectedResponse), yielded after the items before it: when the server
+// hands back a cursor All has already followed, params.After included, or
+// when three pages in a row are empty yet point to a next page.
+//
 // It calls GET /connect/connections once per page.
 func (s *ConnectionsService) All(ctx context.Context, params *ConnectionListParams, opts ...RequestOption) iter.Seq2[*Connection, error] {
 	var base ConnectionListParams
 	if params != nil {
 		base = *params
 	}
-	return paginate(base.After, base.Before, func(after string) (*Page[Connection], error) {
+	return paginate("/connect/connections", base.After, base.Before, func(after string) (*Page[Connection], error) {
 		p := base
 		p.After = after
 		return s.List(ctx, &p, opts...)

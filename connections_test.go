@@ -232,3 +232,60 @@ func TestConnectionDecodeUnknownStatusAndFields(t *testing.T) {
 	assert.Equal(t, "org_B", got.DestinationOrganizationID)
 	assert.Nil(t, got.Creator, "a null creator must be nil")
 }
+
+// TestConnectionCallsNeverReturnAnEmptyConnection: every connection call
+// refuses a 2xx body that holds no connection, a share token included.
+func TestConnectionCallsNeverReturnAnEmptyConnection(t *testing.T) {
+	bodies := map[string][]byte{"a share token": fixture(t, "sharetokens/created.json")}
+	for name, body := range notAResource {
+		bodies[name] = fillType(body, "connect/connection")
+	}
+	calls := map[string]struct {
+		method, path string
+		call         func(context.Context, *connect.Client) (*connect.Connection, error)
+	}{
+		"Create": {http.MethodPost, "/connect/connections", func(ctx context.Context, c *connect.Client) (*connect.Connection, error) {
+			return c.Connections.Create(ctx, &connect.ConnectionCreateParams{DestinationOrganizationID: "org_XYZ789"})
+		}},
+		"Get": {http.MethodGet, "/connect/connections/cxn_ABC123", func(ctx context.Context, c *connect.Client) (*connect.Connection, error) {
+			return c.Connections.Get(ctx, "cxn_ABC123")
+		}},
+		"Deactivate": {http.MethodPost, "/connect/connections/cxn_ABC123/deactivate", func(ctx context.Context, c *connect.Client) (*connect.Connection, error) {
+			return c.Connections.Deactivate(ctx, "cxn_ABC123")
+		}},
+		"Reactivate": {http.MethodPost, "/connect/connections/cxn_ABC123/reactivate", func(ctx context.Context, c *connect.Client) (*connect.Connection, error) {
+			return c.Connections.Reactivate(ctx, "cxn_ABC123")
+		}},
+	}
+	for callName, tc := range calls {
+		for bodyName, body := range bodies {
+			t.Run(callName+"/"+bodyName, func(t *testing.T) {
+				c, _ := newTestClient(t, respond(http.StatusOK, body))
+				cxn, err := tc.call(context.Background(), c)
+				assert.Nil(t, cxn)
+				requireUnexpected(t, err, tc.method, tc.path)
+			})
+		}
+	}
+}
+
+// TestConnectionListRefusesWhatIsNotAList: List and All refuse a body
+// without a list of connections, a list of share tokens included.
+func TestConnectionListRefusesWhatIsNotAList(t *testing.T) {
+	bodies := map[string][]byte{"a list of share tokens": fixture(t, "sharetokens/list_page1.json")}
+	for name, body := range notAList {
+		bodies[name] = fillType(body, "connect/connection")
+	}
+	for name, body := range bodies {
+		t.Run(name, func(t *testing.T) {
+			c, _ := newTestClient(t, respond(http.StatusOK, body))
+			page, err := c.Connections.List(context.Background(), nil)
+			assert.Nil(t, page)
+			requireUnexpected(t, err, http.MethodGet, "/connect/connections")
+			for cxn, err := range c.Connections.All(context.Background(), nil) {
+				assert.Nil(t, cxn)
+				requireUnexpected(t, err, http.MethodGet, "/connect/connections")
+			}
+		})
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/personaconnect/connect-go/internal/engine"
 )
@@ -72,10 +74,17 @@ type ErrorSource struct {
 	Header    string `json:"header"`
 }
 
-// Error reads like "connect: 404 Not Found: Record not found (request req_123)".
+// Error reads like "connect: GET /connect/share-tokens/cnst_123: 404 Not
+// Found: Record not found (request req_123)": the call, the status, every
+// error object's title and detail, and the request id. Parts that are empty
+// are left out. Control and format characters in the server's text (a
+// newline, ESC, a bidi override) are written escaped, as \n or \x1b, so that
+// a response cannot forge log lines or terminal output; the fields keep the
+// text as sent.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("connect: ")
+	writeCall(&b, e.Method, e.Path)
 	b.WriteString(strconv.Itoa(e.StatusCode))
 	if text := http.StatusText(e.StatusCode); text != "" {
 		b.WriteString(" " + text)
@@ -86,12 +95,55 @@ func (e *Error) Error() string {
 		} else {
 			b.WriteString("; ")
 		}
-		b.WriteString(o.message(e.StatusCode))
+		writeEscaped(&b, o.message(e.StatusCode))
 	}
-	if e.RequestID != "" {
-		b.WriteString(" (request " + e.RequestID + ")")
-	}
+	writeRequestID(&b, e.RequestID)
 	return b.String()
+}
+
+// writeCall writes "GET /path: ", or nothing for an error without a call.
+func writeCall(b *strings.Builder, method, path string) {
+	if method == "" && path == "" {
+		return
+	}
+	writeEscaped(b, strings.TrimSpace(method+" "+path))
+	b.WriteString(": ")
+}
+
+// writeRequestID writes " (request req_…)", or nothing without an id.
+func writeRequestID(b *strings.Builder, id string) {
+	if id == "" {
+		return
+	}
+	b.WriteString(" (request ")
+	writeEscaped(b, id)
+	b.WriteString(")")
+}
+
+// writeEscaped writes s with every control character (C0, DEL, C1), format
+// character (bidi controls, zero-width marks), line or paragraph separator
+// and invalid UTF-8 byte escaped Go-style; other text is written as it is.
+func writeEscaped(b *strings.Builder, s string) {
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(b, `\x%02x`, s[i])
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r < 0x80 && unicode.IsControl(r):
+			fmt.Fprintf(b, `\x%02x`, r)
+		case unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp):
+			fmt.Fprintf(b, `\u%04x`, r)
+		default:
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
 }
 
 // message is the object's title and detail, without a title that only
@@ -172,21 +224,18 @@ type UnexpectedResponseError struct {
 }
 
 // Error reads like "connect: GET /connect/share-tokens/cnst_1: unexpected
-// 200 response: data has no id (request req_1)".
+// 200 response: data has no id (request req_1)", escaped as *Error's is.
 func (e *UnexpectedResponseError) Error() string {
 	var b strings.Builder
 	b.WriteString("connect: ")
-	if e.Method != "" {
-		b.WriteString(e.Method + " " + e.Path + ": ")
-	}
+	writeCall(&b, e.Method, e.Path)
 	b.WriteString("unexpected ")
 	if e.StatusCode != 0 {
 		b.WriteString(strconv.Itoa(e.StatusCode) + " ")
 	}
-	b.WriteString("response: " + e.Reason)
-	if e.RequestID != "" {
-		b.WriteString(" (request " + e.RequestID + ")")
-	}
+	b.WriteString("response: ")
+	writeEscaped(&b, e.Reason)
+	writeRequestID(&b, e.RequestID)
 	return b.String()
 }
 

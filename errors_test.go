@@ -5,7 +5,9 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,24 +27,24 @@ func TestErrorStatuses(t *testing.T) {
 		retryAfter time.Duration
 	}{
 		{400, "ErrBadRequest", "Bad Request", "data.attributes.type must be a string",
-			"connect: 400 Bad Request: data.attributes.type must be a string (request req_TEST123)", 0},
+			"connect: GET /connect/share-tokens/cnst_ABC123: 400 Bad Request: data.attributes.type must be a string (request req_TEST123)", 0},
 		{401, "ErrUnauthorized", "Must be authenticated to access this endpoint", "",
-			"connect: 401 Unauthorized: Must be authenticated to access this endpoint (request req_TEST123)", 0},
+			"connect: GET /connect/share-tokens/cnst_ABC123: 401 Unauthorized: Must be authenticated to access this endpoint (request req_TEST123)", 0},
 		{403, "ErrForbidden", "Forbidden", "IP address is not permitted access to current environment",
-			"connect: 403 Forbidden: IP address is not permitted access to current environment (request req_TEST123)", 0},
+			"connect: GET /connect/share-tokens/cnst_ABC123: 403 Forbidden: IP address is not permitted access to current environment (request req_TEST123)", 0},
 		{404, "ErrNotFound", "Record not found", "",
-			"connect: 404 Not Found: Record not found (request req_TEST123)", 0},
+			"connect: GET /connect/share-tokens/cnst_ABC123: 404 Not Found: Record not found (request req_TEST123)", 0},
 		{409, "ErrConflict", "Conflict", "Resource already exists as an active resource",
-			"connect: 409 Conflict: Resource already exists as an active resource (request req_TEST123)", 0},
+			"connect: GET /connect/share-tokens/cnst_ABC123: 409 Conflict: Resource already exists as an active resource (request req_TEST123)", 0},
 		{422, "ErrUnprocessable", "Unprocessable entity", "expires-in-seconds must be between 60 and 1814400",
-			"connect: 422 Unprocessable Entity: expires-in-seconds must be between 60 and 1814400 (request req_TEST123)", 0},
+			"connect: GET /connect/share-tokens/cnst_ABC123: 422 Unprocessable Entity: expires-in-seconds must be between 60 and 1814400 (request req_TEST123)", 0},
 		// personaHeaders sends RateLimit-Reset: 42, the wait a 429 asks for.
 		{429, "ErrRateLimited", "Rate limit exceeded", "You have hit your rate limit of 300 requests / min. Please reach out to support@withpersona.com if you need this changed.",
-			"connect: 429 Too Many Requests: Rate limit exceeded: You have hit your rate limit of 300 requests / min. Please reach out to support@withpersona.com if you need this changed. (request req_TEST123)", 42 * time.Second},
+			"connect: GET /connect/share-tokens/cnst_ABC123: 429 Too Many Requests: Rate limit exceeded: You have hit your rate limit of 300 requests / min. Please reach out to support@withpersona.com if you need this changed. (request req_TEST123)", 42 * time.Second},
 		{500, "ErrServer", "Internal server error", "",
-			"connect: 500 Internal Server Error: Internal server error (request req_TEST123)", 0},
+			"connect: GET /connect/share-tokens/cnst_ABC123: 500 Internal Server Error: Internal server error (request req_TEST123)", 0},
 		{503, "ErrServer", "Service unavailable", "Please retry shortly.",
-			"connect: 503 Service Unavailable: Please retry shortly. (request req_TEST123)", 0},
+			"connect: GET /connect/share-tokens/cnst_ABC123: 503 Service Unavailable: Please retry shortly. (request req_TEST123)", 0},
 	}
 	for _, tt := range tests {
 		t.Run(strconv.Itoa(tt.status), func(t *testing.T) {
@@ -109,7 +111,7 @@ func TestErrorJSONAPIStyle(t *testing.T) {
 		Source: &connect.ErrorSource{Pointer: "/data/attributes/source-id"},
 		Meta:   map[string]any{"param": "source-id"},
 	}, apiErr.Errors[0])
-	assert.Equal(t, "connect: 422 Unprocessable Entity: Invalid parameter: source-id must start with inq_, act_, txn_ or ver_ (request req_TEST123)", err.Error())
+	assert.Equal(t, "connect: POST /connect/share-tokens: 422 Unprocessable Entity: Invalid parameter: source-id must start with inq_, act_, txn_ or ver_ (request req_TEST123)", err.Error())
 }
 
 func TestErrorNumericStatus(t *testing.T) {
@@ -139,7 +141,7 @@ func TestErrorProxyHTML(t *testing.T) {
 	assert.Empty(t, apiErr.RequestID)
 	assert.Equal(t, page, apiErr.Body)
 	assert.ErrorIs(t, err, connect.ErrServer)
-	assert.Equal(t, "connect: 502 Bad Gateway", err.Error())
+	assert.Equal(t, "connect: GET /connect/connections/cxn_ABC123: 502 Bad Gateway", err.Error())
 	assert.Equal(t, 1, rec.count())
 }
 
@@ -152,17 +154,17 @@ func TestErrorOddBodies(t *testing.T) {
 		objects int
 	}{
 		{"two error objects", 400, `{"errors":[{"title":"Bad Request","details":"a is missing"},{"title":"Bad Request","details":"b is missing"}]}`,
-			"connect: 400 Bad Request: a is missing; b is missing (request req_TEST123)", 2},
+			"connect: GET /connect/share-tokens/cnst_ABC123: 400 Bad Request: a is missing; b is missing (request req_TEST123)", 2},
 		{"detail equal to title", 404, `{"errors":[{"title":"Not found","details":"Not found"}]}`,
-			"connect: 404 Not Found: Not found (request req_TEST123)", 1},
+			"connect: GET /connect/share-tokens/cnst_ABC123: 404 Not Found: Not found (request req_TEST123)", 1},
 		{"detail without title", 409, `{"errors":[{"details":"Token already redeemed"}]}`,
-			"connect: 409 Conflict: Token already redeemed (request req_TEST123)", 1},
-		{"empty errors array", 403, `{"errors":[]}`, "connect: 403 Forbidden (request req_TEST123)", 0},
-		{"empty body", 401, ``, "connect: 401 Unauthorized (request req_TEST123)", 0},
-		{"not an errors document", 400, `["nope"]`, "connect: 400 Bad Request (request req_TEST123)", 0},
-		{"unknown status", 418, `{"errors":[{"title":"Teapot"}]}`, "connect: 418 I'm a teapot: Teapot (request req_TEST123)", 1},
-		{"status without text", 499, `{}`, "connect: 499 (request req_TEST123)", 0},
-		{"status of another type", 400, `{"errors":[{"title":"X","status":{"a":1},"code":7}]}`, "connect: 400 Bad Request: X (request req_TEST123)", 1},
+			"connect: GET /connect/share-tokens/cnst_ABC123: 409 Conflict: Token already redeemed (request req_TEST123)", 1},
+		{"empty errors array", 403, `{"errors":[]}`, "connect: GET /connect/share-tokens/cnst_ABC123: 403 Forbidden (request req_TEST123)", 0},
+		{"empty body", 401, ``, "connect: GET /connect/share-tokens/cnst_ABC123: 401 Unauthorized (request req_TEST123)", 0},
+		{"not an errors document", 400, `["nope"]`, "connect: GET /connect/share-tokens/cnst_ABC123: 400 Bad Request (request req_TEST123)", 0},
+		{"unknown status", 418, `{"errors":[{"title":"Teapot"}]}`, "connect: GET /connect/share-tokens/cnst_ABC123: 418 I'm a teapot: Teapot (request req_TEST123)", 1},
+		{"status without text", 499, `{}`, "connect: GET /connect/share-tokens/cnst_ABC123: 499 (request req_TEST123)", 0},
+		{"status of another type", 400, `{"errors":[{"title":"X","status":{"a":1},"code":7}]}`, "connect: GET /connect/share-tokens/cnst_ABC123: 400 Bad Request: X (request req_TEST123)", 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -265,7 +267,11 @@ func TestTransportErrorNamesTheCall(t *testing.T) {
 	require.Error(t, err)
 	var apiErr *connect.Error
 	assert.False(t, errors.As(err, &apiErr), "no response arrived, so no *Error")
-	assert.Contains(t, err.Error(), "GET /connect/connections/cxn_ABC123")
+	assert.True(t, strings.HasPrefix(err.Error(), "connect: GET /connect/connections/cxn_ABC123: "), err.Error())
+	assert.Contains(t, err.Error(), "connection refused")
+	assert.NotContains(t, err.Error(), `Get "`, "the method and URL are not repeated")
+	var ue *url.Error
+	assert.ErrorAs(t, err, &ue, "the transport's error stays in the chain")
 	assert.NotContains(t, err.Error(), testAPIKey)
 	assert.Equal(t, 0, resp.StatusCode)
 	assert.Equal(t, 1, resp.Attempts)
@@ -337,4 +343,30 @@ func TestValidationErrorString(t *testing.T) {
 	assert.Equal(t, "connect: invalid ConnectionID: is required", err.Error())
 	assert.ErrorIs(t, err, connect.ErrInvalidParams)
 	assert.NotErrorIs(t, err, connect.ErrBadRequest)
+}
+
+// TestErrorTextEscapesControlCharacters: what the server wrote cannot forge
+// lines or terminal escapes in a log: control and format characters come
+// out escaped, and the rest of the text is kept.
+func TestErrorTextEscapesControlCharacters(t *testing.T) {
+	body := `{"errors":[{"title":"Bad\nRequest","details":"evil\u001b[31m red\r\nINFO forged\u202e\u0000 end"}]}`
+	c, _ := newTestClient(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Request-Id", "req_\u0085X") // NEL, a C1 control
+		w.WriteHeader(http.StatusBadRequest)
+		w.Write([]byte(body))
+	}), connect.WithMaxRetries(0))
+	_, err := c.ShareTokens.Get(context.Background(), "cnst_ABC123")
+	require.Error(t, err)
+	assert.Equal(t, `connect: GET /connect/share-tokens/cnst_ABC123: 400 Bad Request: Bad\nRequest: evil\x1b[31m red\r\nINFO forged\u202e\x00 end (request req_\u0085X)`, err.Error())
+	var apiErr *connect.Error
+	require.ErrorAs(t, err, &apiErr)
+	assert.Equal(t, "evil\x1b[31m red\r\nINFO forged\u202e\x00 end", apiErr.Errors[0].Detail, "the field keeps the text as sent")
+}
+
+// TestErrorTextWithoutCallOrRequestID: an Error built by hand, without a
+// call or a request id, leaves those parts out rather than printing them empty.
+func TestErrorTextWithoutCallOrRequestID(t *testing.T) {
+	assert.Equal(t, "connect: 404 Not Found", (&connect.Error{StatusCode: 404}).Error())
+	assert.Equal(t, "connect: GET /x: 404 Not Found: gone",
+		(&connect.Error{StatusCode: 404, Method: "GET", Path: "/x", Errors: []connect.ErrorObject{{Detail: "gone"}}}).Error())
 }

@@ -40,13 +40,26 @@ func FuzzDecodeShareToken(f *testing.F) {
 		if json.Unmarshal(body, &doc) != nil {
 			return
 		}
+		doc.want = typeShareToken
+		if doc.check() == "" && doc.Data.ID == "" {
+			t.Fatalf("check accepted a token without an id")
+		}
 		tok := doc.Data.shareToken()
 		if tok.ID != doc.Data.ID {
 			t.Fatalf("id %q became %q", doc.Data.ID, tok.ID)
 		}
 		if tok.SourceData != nil {
-			if _, err := json.Marshal(tok.SourceData); err != nil {
+			out, err := json.Marshal(tok.SourceData)
+			if err != nil {
 				t.Fatalf("decoded source data does not encode: %v", err)
+			}
+			// What it writes decodes to a snapshot that writes the same.
+			var again SourceData
+			if err := json.Unmarshal(out, &again); err != nil {
+				t.Fatalf("encoded source data does not decode: %v\n%s", err, out)
+			}
+			if out2, err := json.Marshal(&again); err != nil || string(out2) != string(out) {
+				t.Fatalf("source data does not round-trip:\n%s\n%s (%v)", out, out2, err)
 			}
 		}
 	})

@@ -4,7 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -162,7 +170,7 @@ func TestDecodePeekSourceData(t *testing.T) {
 	assertPeekable(t, act.Fields, "name-first", "presence", `true`)
 
 	// Raw is the source-data member exactly as received, and marshalling
-	// writes it back.
+	// writes the same content.
 	var doc struct {
 		Data struct {
 			Attributes struct {
@@ -173,7 +181,11 @@ func TestDecodePeekSourceData(t *testing.T) {
 	require.NoError(t, json.Unmarshal(raw, &doc))
 	assert.JSONEq(t, string(doc.Data.Attributes.SourceData), string(sd.Raw))
 	assert.JSONEq(t, string(doc.Data.Attributes.SourceData), string(mustMarshal(t, sd)))
-	assert.JSONEq(t, `{"type":"connect/source-data/account","id":"act_ABC123","peekable-attributes":{"fields":{"name-first":{"visibility":"presence","value":true}}}}`, string(act.Raw))
+	// Raw is kept once, on the top snapshot; a related one marshals from
+	// what it holds.
+	assert.Nil(t, act.Raw)
+	assert.Nil(t, ver.Raw)
+	assert.JSONEq(t, `{"type":"connect/source-data/account","id":"act_ABC123","peekable-attributes":{"fields":{"name-first":{"visibility":"presence","value":true}}}}`, string(mustMarshal(t, act)))
 
 	// The rest of the token decodes as a plain Get would.
 	got.SourceData = nil
@@ -249,4 +261,265 @@ func mustMarshal(t *testing.T, v any) []byte {
 	b, err := json.Marshal(v)
 	require.NoError(t, err)
 	return b
+}
+
+// nestedSourceData is a source-data snapshot whose related-objects nest
+// depth levels below the top one, each level carrying pad bytes of values.
+func nestedSourceData(depth, pad int) []byte {
+	var b strings.Builder
+	for i := 0; i <= depth; i++ {
+		fmt.Fprintf(&b, `{"type":"connect/source-data/inquiry","id":"inq_%d","peekable-attributes":{"status":{"visibility":"full","value":%q},"fields":{"name-first":{"visibility":"presence","value":true}}}`, i, strings.Repeat("x", pad))
+		if i < depth {
+			b.WriteString(`,"related-objects":[`)
+		}
+	}
+	b.WriteString(`}`)
+	for i := 0; i < depth; i++ {
+		b.WriteString(`]}`)
+	}
+	return []byte(b.String())
+}
+
+// wideSourceData is a snapshot with n related objects of fields fields each.
+func wideSourceData(n, fields int) []byte {
+	var b strings.Builder
+	b.WriteString(`{"type":"connect/source-data/inquiry","id":"inq_top","peekable-attributes":{"status":{"visibility":"full","value":"completed"}},"related-objects":[`)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `{"type":"connect/source-data/verification","id":"ver_%d","peekable-attributes":{"status":"passed","fields":{`, i)
+		for f := range fields {
+			if f > 0 {
+				b.WriteString(",")
+			}
+			fmt.Fprintf(&b, `"field-%d":{"visibility":"full","value":"value %d of %d"}`, f, f, i)
+		}
+		b.WriteString(`}}}`)
+	}
+	b.WriteString(`]}`)
+	return []byte(b.String())
+}
+
+// peekBody wraps a source-data snapshot in a share-token document.
+func peekBody(sourceData []byte) []byte {
+	return []byte(`{"data":{"type":"connect/share-token","id":"cnst_ABC123","attributes":{"status":"created","direction":"inbound",` +
+		`"created-at":"2023-08-17T23:18:13.000Z","updated-at":"2023-08-17T23:18:13.000Z","source-data":` + string(sourceData) + `}}}`)
+}
+
+// TestDecodeSourceDataDepthLimit: related-objects may nest 32 levels below
+// the snapshot; one more is an *UnexpectedResponseError naming the call.
+func TestDecodeSourceDataDepthLimit(t *testing.T) {
+	t.Run("32 levels", func(t *testing.T) {
+		c, _ := newTestClient(t, respond(http.StatusOK, peekBody(nestedSourceData(32, 10))))
+		tok, err := c.ShareTokens.Peek(context.Background(), "cnst_ABC123")
+		require.NoError(t, err)
+		sd := tok.SourceData
+		for i := 0; i < 32; i++ {
+			require.Len(t, sd.Related, 1, "level %d", i)
+			sd = sd.Related[0]
+		}
+		assert.Equal(t, "inq_32", sd.ID)
+		assertPeekable(t, sd.Fields, "name-first", "presence", `true`)
+	})
+	for _, depth := range []int{33, 400} {
+		t.Run(strconv.Itoa(depth)+" levels", func(t *testing.T) {
+			c, _ := newTestClient(t, respond(http.StatusOK, peekBody(nestedSourceData(depth, 10))))
+			tok, err := c.ShareTokens.Peek(context.Background(), "cnst_ABC123")
+			assert.Nil(t, tok)
+			ue := requireUnexpected(t, err, http.MethodGet, "/connect/share-tokens/cnst_ABC123")
+			assert.Contains(t, ue.Reason, "32")
+		})
+	}
+	t.Run("direct unmarshal", func(t *testing.T) {
+		var sd connect.SourceData
+		err := json.Unmarshal(nestedSourceData(33, 1), &sd)
+		assert.ErrorIs(t, err, connect.ErrUnexpectedResponse)
+	})
+}
+
+// decodeCost decodes sourceData inside a share-token document, as Peek does,
+// and measures the heap it adds: peak is the highest live heap any garbage
+// collection saw meanwhile (the collector runs often, GOGC=5, and a
+// finalizer re-armed every cycle reads /gc/heap/live:bytes) or saw right
+// after, with the result still held; allocated is every byte allocated, garbage included.
+func decodeCost(t *testing.T, sourceData []byte) (peak, allocated uint64, err error) {
+	t.Helper()
+	var doc struct {
+		Data struct {
+			Attributes struct {
+				SourceData *connect.SourceData `json:"source-data"`
+			} `json:"attributes"`
+		} `json:"data"`
+	}
+	body := peekBody(sourceData)
+
+	defer debug.SetGCPercent(debug.SetGCPercent(5))
+	live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	readLive := func() uint64 {
+		metrics.Read(live)
+		return live[0].Value.Uint64()
+	}
+	runtime.GC()
+	base := readLive()
+	var (
+		mu      sync.Mutex
+		highest uint64
+		stop    atomic.Bool
+		arm     func()
+	)
+	arm = func() {
+		runtime.SetFinalizer(new([64]byte), func(*[64]byte) {
+			mu.Lock()
+			highest = max(highest, readLive())
+			mu.Unlock()
+			if !stop.Load() {
+				arm()
+			}
+		})
+	}
+	arm()
+
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	err = json.Unmarshal(body, &doc)
+	runtime.ReadMemStats(&after)
+	runtime.GC() // the result is still live here: its heap counts
+	retained := readLive()
+	runtime.KeepAlive(&doc)
+	runtime.KeepAlive(body) // counted in base, so held to the end
+	stop.Store(true)
+
+	mu.Lock()
+	defer mu.Unlock()
+	highest = max(highest, retained)
+	return highest - min(highest, base), after.TotalAlloc - before.TotalAlloc, err
+}
+
+// TestDecodeSourceDataIsLinear: the live heap a snapshot adds while it is
+// decoded, the result included, stays below four times its size, however it
+// nests. It used to keep a copy of each level's subtree: hundreds of MiB
+// for a 1 MiB body nested 400 deep.
+func TestDecodeSourceDataIsLinear(t *testing.T) {
+	if testing.Short() {
+		t.Skip("decodes about 30 MiB of snapshots")
+	}
+	for _, tc := range []struct {
+		name    string
+		body    []byte
+		refused bool
+	}{
+		{"1 MiB nested 400 deep", nestedSourceData(400, 2500), true},
+		{"1 MiB nested 32 deep", nestedSourceData(32, 32<<10), false},
+		{"1 MiB of one value", nestedSourceData(0, 1<<20), false},
+		{"12 MiB, 4,000 objects of 50 fields", wideSourceData(4000, 50), false},
+		{"12 MiB, 400 objects of 500 fields", wideSourceData(400, 500), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			peak, allocated, err := decodeCost(t, tc.body)
+			if tc.refused {
+				require.ErrorIs(t, err, connect.ErrUnexpectedResponse)
+			} else {
+				require.NoError(t, err)
+			}
+			n := float64(len(tc.body))
+			t.Logf("body %d B: peak live %.2f×, allocated %.2f× the body", len(tc.body), float64(peak)/n, float64(allocated)/n)
+			assert.Positive(t, peak)
+			assert.Less(t, float64(peak)/n, 4.0)
+		})
+	}
+}
+
+// TestSourceDataMarshalWritesWhatItHolds: a snapshot built or edited in Go
+// marshals its current content, not the document it was decoded from, and
+// the output decodes back to the same snapshot.
+func TestSourceDataMarshalWritesWhatItHolds(t *testing.T) {
+	t.Run("decoded, then round trip", func(t *testing.T) {
+		sd := decodeFixtureSourceData(t)
+		again := roundTrip(t, sd)
+		assert.Equal(t, withoutRaw(sd), withoutRaw(again))
+	})
+	t.Run("edited", func(t *testing.T) {
+		sd := decodeFixtureSourceData(t)
+		sd.ID = "inq_EDITED"
+		sd.Attributes["status"] = connect.PeekableAttribute{Visibility: "full", Value: json.RawMessage(`"approved"`)}
+		delete(sd.Fields, "name-last")
+		sd.Related = sd.Related[:1]
+		sd.Related[0].Attributes["score"] = connect.PeekableAttribute{Visibility: "presence", Value: json.RawMessage(`true`)}
+		again := roundTrip(t, sd)
+		assert.Equal(t, "inq_EDITED", again.ID)
+		assertPeekable(t, again.Attributes, "status", "full", `"approved"`)
+		assert.NotContains(t, again.Fields, "name-last")
+		assert.Len(t, again.Fields, 3)
+		require.Len(t, again.Related, 1)
+		assertPeekable(t, again.Related[0].Attributes, "score", "presence", `true`)
+		assert.Equal(t, withoutRaw(sd), withoutRaw(again))
+	})
+	t.Run("built in Go", func(t *testing.T) {
+		sd := &connect.SourceData{
+			Type: "connect/source-data/inquiry",
+			ID:   "inq_1",
+			Attributes: map[string]connect.PeekableAttribute{
+				"status": {Visibility: "full", Value: json.RawMessage(`"completed"`)},
+				"legacy": {Value: json.RawMessage(`"kept as sent"`)},
+			},
+			Fields: map[string]connect.PeekableAttribute{"name-first": {Visibility: "presence", Value: json.RawMessage(`true`)}},
+			Related: []*connect.SourceData{{Type: "connect/source-data/account", ID: "act_1",
+				Fields: map[string]connect.PeekableAttribute{"name-last": {Visibility: "full", Value: json.RawMessage(`"Lovelace"`)}}}},
+			Raw: json.RawMessage(`{"type":"stale","id":"old"}`),
+		}
+		assert.JSONEq(t, `{"type":"connect/source-data/inquiry","id":"inq_1",
+			"peekable-attributes":{"status":{"visibility":"full","value":"completed"},"legacy":"kept as sent",
+				"fields":{"name-first":{"visibility":"presence","value":true}}},
+			"related-objects":[{"type":"connect/source-data/account","id":"act_1",
+				"peekable-attributes":{"fields":{"name-last":{"visibility":"full","value":"Lovelace"}}}}]}`,
+			string(mustMarshal(t, sd)))
+		assert.Equal(t, withoutRaw(sd), withoutRaw(roundTrip(t, sd)))
+	})
+	t.Run("inside a ShareToken", func(t *testing.T) {
+		tok := connect.ShareToken{ID: "cnst_1", SourceData: &connect.SourceData{Type: "t", ID: "i"}}
+		assert.Contains(t, string(mustMarshal(t, tok)), `"SourceData":{"type":"t","id":"i"}`)
+	})
+	t.Run("errors", func(t *testing.T) {
+		_, err := json.Marshal(&connect.SourceData{Attributes: map[string]connect.PeekableAttribute{"x": {Value: json.RawMessage(`{bad`)}}})
+		assert.Error(t, err, "an invalid value is an error, not invalid JSON")
+		cyclic := &connect.SourceData{Type: "t", ID: "i"}
+		cyclic.Related = []*connect.SourceData{cyclic}
+		assert.NotPanics(t, func() {
+			_, err = json.Marshal(cyclic)
+		})
+		assert.Error(t, err, "a cycle is refused at the depth limit")
+	})
+}
+
+func decodeFixtureSourceData(t *testing.T) *connect.SourceData {
+	t.Helper()
+	c, _ := newTestClient(t, respond(http.StatusOK, fixture(t, "sharetokens/peek.json")))
+	tok, err := c.ShareTokens.Peek(context.Background(), "cnst_ABC123")
+	require.NoError(t, err)
+	require.NotNil(t, tok.SourceData)
+	return tok.SourceData
+}
+
+// roundTrip marshals sd and decodes the result.
+func roundTrip(t *testing.T, sd *connect.SourceData) *connect.SourceData {
+	t.Helper()
+	var again connect.SourceData
+	require.NoError(t, json.Unmarshal(mustMarshal(t, sd), &again))
+	assert.JSONEq(t, string(mustMarshal(t, sd)), string(again.Raw))
+	return &again
+}
+
+// withoutRaw copies sd without Raw anywhere, for comparing content.
+func withoutRaw(sd *connect.SourceData) *connect.SourceData {
+	if sd == nil {
+		return nil
+	}
+	c := *sd
+	c.Raw = nil
+	c.Related = nil
+	for _, r := range sd.Related {
+		c.Related = append(c.Related, withoutRaw(r))
+	}
+	return &c
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -44,9 +45,11 @@ func defaultClientConfig() clientConfig {
 }
 
 // WithBaseURL sends requests to base instead of DefaultBaseURL, for example
-// to a connecttest server. The URL must use https, except on a loopback host
-// (localhost, 127.0.0.0/8, ::1), and must carry no credentials, query or
-// fragment. A trailing slash is ignored.
+// to a connecttest server or a proxy. base is the API root: its path must
+// end in /api/v1, as DefaultBaseURL's does, so that a base missing it fails
+// here instead of every call answering 404. The URL must use https, except on
+// a loopback host (localhost, 127.0.0.0/8, ::1), and must carry no
+// credentials, query or fragment. A trailing slash is ignored.
 func WithBaseURL(base string) ClientOption {
 	return func(c *clientConfig) error {
 		u, err := url.Parse(base)
@@ -60,10 +63,19 @@ func WithBaseURL(base string) ClientOption {
 		default:
 			return &ValidationError{Field: "WithBaseURL", Reason: "must use https (plain http only on a loopback host)"}
 		}
-		c.baseURL = strings.TrimSuffix(base, "/")
+		trimmed := strings.TrimSuffix(base, "/")
+		if !strings.HasSuffix(strings.TrimSuffix(u.Path, "/"), apiRootPath) {
+			return &ValidationError{Field: "WithBaseURL", Reason: "must be the API root, ending in " + apiRootPath +
+				": use " + strconv.Quote(trimmed+apiRootPath) + " if the API is served there"}
+		}
+		c.baseURL = trimmed
 		return nil
 	}
 }
+
+// apiRootPath ends the path of every base URL: the paths the services add
+// ("/connect/share-tokens") are relative to it.
+const apiRootPath = "/api/v1"
 
 func isLoopback(host string) bool {
 	if strings.EqualFold(host, "localhost") {
@@ -130,7 +142,8 @@ func WithMaxRetries(n int) ClientOption {
 }
 
 // WithRetryWait sets the bounds of the jittered exponential backoff between
-// attempts (default 500ms and 8s). It also paces Wait's polling.
+// attempts (default 500ms and 8s). Wait's polling has its own schedule, set
+// with WithPollInterval.
 func WithRetryWait(minWait, maxWait time.Duration) ClientOption {
 	return func(c *clientConfig) error {
 		if minWait <= 0 || maxWait < minWait {
@@ -293,7 +306,9 @@ type requestConfig struct {
 	idempotencyKey string
 	headers        []headerOption
 	response       *Response
-	err            error
+	// pollInitial and pollMax are Wait's schedule; zero for the default.
+	pollInitial, pollMax time.Duration
+	err                  error
 }
 
 type headerOption struct{ key, value string }
@@ -328,25 +343,65 @@ func WithIdempotencyKey(key string) RequestOption {
 	}
 }
 
-// WithHeader sets an extra header on the request. The headers the client
-// owns (Authorization, Idempotency-Key, Content-Type) cannot be set this way:
-// the call fails with a *ValidationError instead.
+// WithHeader sets an extra header on the request; a later WithHeader for the
+// same name replaces an earlier one. The headers the SDK owns cannot be set
+// this way (Authorization, Idempotency-Key, Content-Type, Accept,
+// Key-Inflection, Persona-Version, User-Agent): the call fails with a
+// *ValidationError that names the option to use instead, and sends nothing.
 func WithHeader(key, value string) RequestOption {
 	return func(r *requestConfig) {
 		canonical := http.CanonicalHeaderKey(key)
-		switch {
-		case key == "" || !printableASCII(key) || strings.ContainsAny(key, " :") || !printableASCII(value):
+		if key == "" || !printableASCII(key) || strings.ContainsAny(key, " :") || !printableASCII(value) {
 			r.err = &ValidationError{Field: "WithHeader", Reason: "needs a header name and printable ASCII value"}
-		case canonical == "Authorization" || canonical == "Idempotency-Key" || canonical == "Content-Type":
-			r.err = &ValidationError{Field: "WithHeader", Reason: canonical + " is set by the client"}
-		default:
-			r.headers = append(r.headers, headerOption{canonical, value})
+			return
 		}
+		if instead, owned := ownedHeaders[canonical]; owned {
+			r.err = &ValidationError{Field: "WithHeader", Reason: canonical + " is set by the SDK: " + instead}
+			return
+		}
+		r.headers = append(r.headers, headerOption{canonical, value})
 	}
+}
+
+// ownedHeaders are the headers the SDK sets on every request, each with what
+// a caller should do instead of setting it.
+var ownedHeaders = map[string]string{
+	"Authorization":   "it carries the API key given to NewClient; use another Client for another key",
+	"Idempotency-Key": "use WithIdempotencyKey",
+	"Content-Type":    "request bodies are always application/json",
+	"Accept":          "responses are always read as application/json",
+	"Key-Inflection":  "the SDK sends and reads kebab-case keys only",
+	"Persona-Version": "use WithPersonaVersion on NewClient",
+	"User-Agent":      "use WithUserAgent on NewClient to add a product token",
 }
 
 // WithResponseInto fills *resp with the final HTTP response's metadata once
 // the call returns, whether it succeeded or not.
 func WithResponseInto(resp *Response) RequestOption {
 	return func(r *requestConfig) { r.response = resp }
+}
+
+// The polling schedule of ShareTokensService.Wait without WithPollInterval:
+// a redemption usually takes seconds, so the first polls come quickly, and
+// a slow one is then polled every 10 seconds.
+const (
+	defaultPollInitial = time.Second
+	defaultPollMax     = 10 * time.Second
+)
+
+// WithPollInterval sets the polling schedule of ShareTokensService.Wait: the
+// first poll follows the first by initial, and each gap then doubles up to
+// max, where it stays. Without it Wait polls after 1s, then 2s, 4s and 8s,
+// then every 10s. The schedule is Wait's own: WithRetryWait paces only the
+// retries inside each poll. Other calls ignore it. Bounds that are not
+// 0 < initial <= max make the call fail with a *ValidationError before
+// anything is sent.
+func WithPollInterval(initial, max time.Duration) RequestOption {
+	return func(r *requestConfig) {
+		if initial <= 0 || max < initial {
+			r.err = &ValidationError{Field: "WithPollInterval", Reason: "needs 0 < initial <= max, got " + initial.String() + " and " + max.String()}
+			return
+		}
+		r.pollInitial, r.pollMax = initial, max
+	}
 }

@@ -1,8 +1,11 @@
 package connect
 
 import (
+	"hash/maphash"
 	"iter"
+	"net/http"
 	"net/url"
+	"strconv"
 )
 
 // Page is one page of a list, newest first.
@@ -14,6 +17,10 @@ type Page[T any] struct {
 	// PrevCursor goes back to the page before this one (pass it as Before);
 	// empty on the first page.
 	PrevCursor string
+
+	// status and requestID are the response's, for the errors of All.
+	status    int
+	requestID string
 }
 
 // HasNext reports whether a page follows this one.
@@ -24,6 +31,8 @@ func newPage[R, T any](doc *listDocument[R], convert func(*R) *T) *Page[T] {
 		Data:       make([]*T, len(doc.Data)),
 		NextCursor: cursor(doc.Links.Next, "page[after]"),
 		PrevCursor: cursor(doc.Links.Prev, "page[before]"),
+		status:     doc.status,
+		requestID:  doc.requestID,
 	}
 	for i := range doc.Data {
 		page.Data[i] = convert(&doc.Data[i])
@@ -45,18 +54,31 @@ func cursor(link *string, param string) string {
 	return u.Query().Get(param)
 }
 
-// paginate turns a page fetcher into a lazy iterator that starts after the
-// cursor start. It stops at the last page, at the consumer's break, after
-// yielding an error, and when a server hands back the cursor it was given
-// (which would loop forever). All walks forward only, so a Before cursor is
-// refused rather than silently mixed with forward paging.
-func paginate[T any](start, before string, fetch func(after string) (*Page[T], error)) iter.Seq2[*T, error] {
+// maxEmptyPages is how many empty pages in a row All follows while they
+// still point to a next page. Persona ends a list with a page without a next
+// link; a run of empty pages with fresh cursors would keep All fetching
+// without yielding anything, so that its caller could not even break.
+const maxEmptyPages = 3
+
+// paginate turns a page fetcher into a lazy iterator over the list at path
+// that starts after the cursor start. It stops at the last page, at the
+// consumer's break and after yielding an error. It also stops, yielding an
+// *UnexpectedResponseError, when the server hands back a cursor it has
+// already followed (the start included), or when maxEmptyPages empty pages
+// in a row still point onward: either would loop forever. All walks forward
+// only, so a Before cursor is refused rather than mixed with forward paging.
+func paginate[T any](path, start, before string, fetch func(after string) (*Page[T], error)) iter.Seq2[*T, error] {
 	return func(yield func(*T, error) bool) {
 		if before != "" {
 			yield(nil, &ValidationError{Field: "Before", Reason: "is not supported by All, which pages forward; use List"})
 			return
 		}
 		after := start
+		followed := newCursorSet()
+		if start != "" {
+			followed.add(start)
+		}
+		empty := 0
 		for {
 			page, err := fetch(after)
 			if err != nil {
@@ -68,10 +90,53 @@ func paginate[T any](start, before string, fetch func(after string) (*Page[T], e
 					return
 				}
 			}
-			if !page.HasNext() || page.NextCursor == after {
+			if !page.HasNext() {
 				return
 			}
+			if len(page.Data) == 0 {
+				empty++
+			} else {
+				empty = 0
+			}
+			if reason := loopReason(followed, page.NextCursor, empty); reason != "" {
+				yield(nil, &UnexpectedResponseError{Method: http.MethodGet, Path: path,
+					StatusCode: page.status, RequestID: page.requestID, Reason: reason})
+				return
+			}
+			followed.add(page.NextCursor)
 			after = page.NextCursor
 		}
 	}
+}
+
+// loopReason says why following next would not end, or "" if it may.
+func loopReason(followed cursorSet, next string, empty int) string {
+	if followed.has(next) {
+		return "the list loops: next cursor " + strconv.Quote(next) + " was already followed"
+	}
+	if empty >= maxEmptyPages {
+		return strconv.Itoa(empty) + " empty pages in a row still point to a next page"
+	}
+	return ""
+}
+
+// cursorSet remembers the cursors an iteration has followed as 64-bit hashes
+// under a seed of its own: 8 bytes a page instead of the cursor, so that
+// walking a long list stays flat in memory. A server cannot aim for a
+// collision without the seed; by chance, two cursors of one walk collide with
+// a probability of about 2^-64.
+type cursorSet struct {
+	seed   maphash.Seed
+	hashes map[uint64]struct{}
+}
+
+func newCursorSet() cursorSet {
+	return cursorSet{seed: maphash.MakeSeed(), hashes: map[uint64]struct{}{}}
+}
+
+func (s cursorSet) add(cursor string) { s.hashes[maphash.String(s.seed, cursor)] = struct{}{} }
+
+func (s cursorSet) has(cursor string) bool {
+	_, ok := s.hashes[maphash.String(s.seed, cursor)]
+	return ok
 }

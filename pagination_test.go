@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -293,28 +295,132 @@ func TestAllInvalidParamsYieldsValidationError(t *testing.T) {
 	assert.Equal(t, 0, rec.count())
 }
 
+// tokenPage is a one-page list body: a token per id, and a next link after
+// next unless it is empty.
+func tokenPage(next string, ids ...string) []byte {
+	var data []string
+	for _, id := range ids {
+		data = append(data, `{"type":"connect/share-token","id":"`+id+`","attributes":{"status":"created","direction":"outbound",
+			"created-at":"2023-08-17T23:18:13.000Z","updated-at":"2023-08-17T23:18:13.000Z"}}`)
+	}
+	link := "null"
+	if next != "" {
+		link = `"/api/v1/connect/share-tokens?page%5Bafter%5D=` + next + `"`
+	}
+	return []byte(`{"data":[` + strings.Join(data, ",") + `],"links":{"prev":null,"next":` + link + `}}`)
+}
+
+// pagesByCursor answers each page[after] with its body; the first page is "".
+func pagesByCursor(pages map[string][]byte) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, ok := pages[r.URL.Query().Get("page[after]")]
+		if !ok {
+			respond(http.StatusNotFound, []byte(`{"errors":[{"title":"no such page"}]}`))(w, r)
+			return
+		}
+		respond(http.StatusOK, body)(w, r)
+	}
+}
+
+// collect ranges over seq, returning the ids and the errors it yielded.
+func collect(seq func(func(*connect.ShareToken, error) bool)) (ids []string, errs []error) {
+	for tok, err := range seq {
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		ids = append(ids, tok.ID)
+	}
+	return ids, errs
+}
+
+// requireLoopError asserts that err is the paging-loop error of the share
+// token list, naming the response that closed the loop.
+func requireLoopError(t *testing.T, err error, reason string) {
+	t.Helper()
+	ue := requireUnexpected(t, err, http.MethodGet, "/connect/share-tokens")
+	assert.Contains(t, ue.Reason, reason)
+}
+
+// TestAllStopsWhenServerRepeatsTheCursor: a page that points at itself ends
+// the iteration with an error after its items, instead of looping.
 func TestAllStopsWhenServerRepeatsTheCursor(t *testing.T) {
-	// Every page says the next one is after cnst_LOOP. A client that follows
-	// it forever is stopped by the 400 the server sends from request 5 on.
+	c, rec := newTestClient(t, pagesByCursor(map[string][]byte{
+		"":          tokenPage("cnst_LOOP", "cnst_1"),
+		"cnst_LOOP": tokenPage("cnst_LOOP", "cnst_LOOP"),
+	}))
+	ids, errs := collect(c.ShareTokens.All(context.Background(), nil))
+	assert.Equal(t, []string{"cnst_1", "cnst_LOOP"}, ids)
+	require.Len(t, errs, 1)
+	requireLoopError(t, errs[0], "cnst_LOOP")
+	assert.Equal(t, 2, rec.count())
+}
+
+// TestAllStopsOnACursorCycle: cursors that cycle A → B → A end the
+// iteration with an error once A comes round again; every item before that
+// is yielded once.
+func TestAllStopsOnACursorCycle(t *testing.T) {
+	c, rec := newTestClient(t, pagesByCursor(map[string][]byte{
+		"":       tokenPage("cnst_A", "cnst_1"),
+		"cnst_A": tokenPage("cnst_B", "cnst_A"),
+		"cnst_B": tokenPage("cnst_A", "cnst_B"),
+	}))
+	ids, errs := collect(c.ShareTokens.All(context.Background(), nil))
+	assert.Equal(t, []string{"cnst_1", "cnst_A", "cnst_B"}, ids)
+	require.Len(t, errs, 1)
+	requireLoopError(t, errs[0], "cnst_A")
+	assert.Equal(t, 3, rec.count())
+}
+
+// TestAllStopsOnTheCallersCursorComingBack: the cursor All started from
+// counts as followed.
+func TestAllStopsOnTheCallersCursorComingBack(t *testing.T) {
+	c, rec := newTestClient(t, pagesByCursor(map[string][]byte{
+		"cnst_START": tokenPage("cnst_B", "cnst_1"),
+		"cnst_B":     tokenPage("cnst_START", "cnst_2"),
+	}))
+	ids, errs := collect(c.ShareTokens.All(context.Background(), &connect.ShareTokenListParams{After: "cnst_START"}))
+	assert.Equal(t, []string{"cnst_1", "cnst_2"}, ids)
+	require.Len(t, errs, 1)
+	requireLoopError(t, errs[0], "cnst_START")
+	assert.Equal(t, 2, rec.count())
+}
+
+// TestAllStopsOnEmptyPagesThatPointOnward: a server that sends empty pages
+// with ever new cursors would keep All busy without yielding, so that the
+// caller could not even break; three such pages in a row end it.
+func TestAllStopsOnEmptyPagesThatPointOnward(t *testing.T) {
 	var served atomic.Int32
-	loop := `{"data":[{"type":"connect/share-token","id":"cnst_LOOP","attributes":{"status":"created","direction":"outbound",
-		"created-at":"2023-08-17T23:18:13.000Z","updated-at":"2023-08-17T23:18:13.000Z"}}],
-		"links":{"prev":null,"next":"/api/v1/connect/share-tokens?page%5Bafter%5D=cnst_LOOP"}}`
 	c, rec := newTestClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if served.Add(1) > 4 {
+		n := served.Add(1)
+		if n > 100 {
 			respond(http.StatusBadRequest, fixture(t, "errors/400.json"))(w, r)
 			return
 		}
-		respond(http.StatusOK, []byte(loop))(w, r)
+		respond(http.StatusOK, tokenPage("cnst_FRESH"+strconv.Itoa(int(n))))(w, r)
 	}))
-	n := 0
-	for _, err := range c.ShareTokens.All(context.Background(), nil) {
-		require.NoError(t, err)
-		n++
-	}
-	assert.Equal(t, 2, rec.count(), "the iterator followed a cursor the server handed back unchanged")
-	assert.Equal(t, 2, n)
-	assert.Equal(t, "page%5Bafter%5D=cnst_LOOP", rec.all()[1].RawQuery)
+	ids, errs := collect(c.ShareTokens.All(context.Background(), nil))
+	assert.Empty(t, ids)
+	require.Len(t, errs, 1)
+	requireLoopError(t, errs[0], "3 empty pages in a row")
+	assert.Equal(t, 3, rec.count())
+}
+
+// TestAllCrossesShortRunsOfEmptyPages: fewer than three empty pages in a row
+// are followed, and a page with items starts the count again.
+func TestAllCrossesShortRunsOfEmptyPages(t *testing.T) {
+	c, rec := newTestClient(t, pagesByCursor(map[string][]byte{
+		"":        tokenPage("cnst_E1"),
+		"cnst_E1": tokenPage("cnst_E2"),
+		"cnst_E2": tokenPage("cnst_F1", "cnst_1"),
+		"cnst_F1": tokenPage("cnst_E3"),
+		"cnst_E3": tokenPage("cnst_E4"),
+		"cnst_E4": tokenPage("", "cnst_2"),
+	}))
+	ids, errs := collect(c.ShareTokens.All(context.Background(), nil))
+	assert.Empty(t, errs)
+	assert.Equal(t, []string{"cnst_1", "cnst_2"}, ids)
+	assert.Equal(t, 6, rec.count())
 }
 
 func TestAllStartsFromCallersCursor(t *testing.T) {

@@ -296,7 +296,7 @@ func TestRetryConnectionRefused(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	base := srv.URL
 	srv.Close()
-	c, err := connect.NewClient(testAPIKey, connect.WithBaseURL(base), connect.WithRetryWait(time.Millisecond, 2*time.Millisecond))
+	c, err := connect.NewClient(testAPIKey, connect.WithBaseURL(base+"/api/v1"), connect.WithRetryWait(time.Millisecond, 2*time.Millisecond))
 	require.NoError(t, err)
 	var resp connect.Response
 	_, err = c.ShareTokens.Get(t.Context(), rtTokenID, connect.WithResponseInto(&resp))

@@ -6,6 +6,7 @@ import (
 	"iter"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -67,9 +68,12 @@ type SourceData struct {
 	// (inquiries, accounts and transactions only).
 	Fields map[string]PeekableAttribute
 	// Related are snapshots of related objects, such as an inquiry's
-	// verifications.
+	// verifications, nested at most 32 levels deep.
 	Related []*SourceData
-	// Raw is the snapshot exactly as received.
+	// Raw is the snapshot exactly as received, set on the top snapshot
+	// only (the ones in Related are parts of it). The Values of the
+	// attributes share its memory: treat it as read-only. MarshalJSON does
+	// not use it.
 	Raw json.RawMessage
 }
 
@@ -274,64 +278,120 @@ func (s *ShareTokensService) List(ctx context.Context, params *ShareTokenListPar
 // being yielded once. The filters of params apply to every page; it
 // starts after params.After, and params.Before is refused.
 //
+// A list that would never end ends with an *UnexpectedResponseError
+// (ErrUnexpectedResponse), yielded after the items before it: when the server
+// hands back a cursor All has already followed, params.After included, or
+// when three pages in a row are empty yet point to a next page.
+//
 // It calls GET /connect/share-tokens once per page.
 func (s *ShareTokensService) All(ctx context.Context, params *ShareTokenListParams, opts ...RequestOption) iter.Seq2[*ShareToken, error] {
 	var base ShareTokenListParams
 	if params != nil {
 		base = *params
 	}
-	return paginate(base.After, base.Before, func(after string) (*Page[ShareToken], error) {
+	return paginate("/connect/share-tokens", base.After, base.Before, func(after string) (*Page[ShareToken], error) {
 		p := base
 		p.After = after
 		return s.List(ctx, &p, opts...)
 	})
 }
 
-// Wait polls a token until it is redeemed, failed or expired, and returns it
-// then. A failed or expired token is returned without an error: check
-// Status and FailureReason. The polls start at the client's minimum retry
-// wait and back off to its maximum. Wait returns the context's error, wrapped,
-// when ctx ends first. Either side may call it.
+// Wait polls a token while it is created or pending, and returns it as soon
+// as its status is anything else: redeemed, failed, expired, or a status
+// this SDK does not know, which Persona may add (check Status; Terminal tells
+// the known final ones). A failed or expired token is returned without an
+// error: check Status and FailureReason. Either side may call it.
 //
-// It calls GET /connect/share-tokens/{id} until the status is terminal.
+// The polls follow Wait's own schedule, 1s doubling to 10s unless
+// WithPollInterval says otherwise; the client's retries (WithRetryWait,
+// WithMaxRetries) apply inside each poll. When ctx ends first, whether
+// between polls or during one, Wait returns a *WaitError that wraps the
+// context's error and holds the last status seen (empty if no poll
+// answered). An error response or a body without the token ends Wait with
+// that call's error.
+//
+// It calls GET /connect/share-tokens/{id} once per poll.
 func (s *ShareTokensService) Wait(ctx context.Context, id string, opts ...RequestOption) (*ShareToken, error) {
+	if ctx == nil {
+		return nil, &ValidationError{Field: "ctx", Reason: "is nil"}
+	}
 	if err := checkID("id", id); err != nil {
 		return nil, err
 	}
-	interval := s.client.cfg.retryWaitMin
+	interval, maxInterval, err := pollSchedule(opts)
+	if err != nil {
+		return nil, err
+	}
 	var last ShareTokenStatus
 	for {
 		tok, err := s.Get(ctx, id, opts...)
 		if err != nil {
-			if ctxErr := ctx.Err(); ctxErr != nil && last != "" {
-				// The context ended inside a poll (during its retry wait,
-				// say): still a wait that ran out.
+			if ctxErr := ctx.Err(); ctxErr != nil {
+				// The context ended inside a poll (in flight or in its
+				// retry wait): still a wait that ran out.
 				return nil, &WaitError{ID: id, LastStatus: last, Err: ctxErr}
 			}
 			return nil, err
 		}
 		last = tok.Status
-		if tok.Status.Terminal() {
+		if !stillWaiting(tok.Status) {
 			return tok, nil
 		}
 		if err := sleep(ctx, interval); err != nil {
-			return nil, &WaitError{ID: id, LastStatus: tok.Status, Err: err}
+			return nil, &WaitError{ID: id, LastStatus: last, Err: err}
 		}
-		interval = min(interval*2, s.client.cfg.retryWaitMax)
+		interval = min(interval*2, maxInterval)
 	}
 }
 
-// WaitError is returned by Wait when its context ends before the token
-// reaches a terminal state. It wraps the context's error.
+// stillWaiting reports whether a token in status st may yet change on its
+// own: only created and pending tokens do.
+func stillWaiting(st ShareTokenStatus) bool {
+	return st == ShareTokenStatusCreated || st == ShareTokenStatusPending
+}
+
+// pollSchedule reads Wait's schedule from the request options, refusing
+// invalid options before anything is sent.
+func pollSchedule(opts []RequestOption) (initial, maxInterval time.Duration, err error) {
+	var rc requestConfig
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&rc)
+		}
+	}
+	if rc.err != nil {
+		return 0, 0, rc.err
+	}
+	if rc.pollInitial == 0 {
+		return defaultPollInitial, defaultPollMax, nil
+	}
+	return rc.pollInitial, rc.pollMax, nil
+}
+
+// WaitError is returned by Wait when its context ends while the token is
+// still created or pending. It wraps the context's error.
 type WaitError struct {
-	ID         string
+	ID string
+	// LastStatus is the status of the last poll answered, empty if none was.
 	LastStatus ShareTokenStatus
 	Err        error
 }
 
 // Error names the token, its last status and the context's error.
 func (e *WaitError) Error() string {
-	return "connect: waiting for share token " + e.ID + " (last status " + string(e.LastStatus) + "): " + e.Err.Error()
+	var b strings.Builder
+	b.WriteString("connect: waiting for share token " + e.ID + " (")
+	if e.LastStatus == "" {
+		b.WriteString("no status seen")
+	} else {
+		b.WriteString("last status ")
+		writeEscaped(&b, string(e.LastStatus))
+	}
+	b.WriteString(")")
+	if e.Err != nil {
+		b.WriteString(": " + e.Err.Error())
+	}
+	return b.String()
 }
 
 // Unwrap returns the context's error.

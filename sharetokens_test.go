@@ -3,6 +3,7 @@ package connect_test
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -372,5 +373,126 @@ func TestShareTokenStatusTerminal(t *testing.T) {
 	}
 	for status, want := range tests {
 		assert.Equal(t, want, status.Terminal(), "%q.Terminal()", status)
+	}
+}
+
+// requireUnexpected asserts that err is an *UnexpectedResponseError for the
+// call method path, naming the call, status and request id, and returns it.
+func requireUnexpected(t testing.TB, err error, method, path string) *connect.UnexpectedResponseError {
+	t.Helper()
+	require.Error(t, err)
+	var ue *connect.UnexpectedResponseError
+	require.ErrorAs(t, err, &ue, "got %T: %v", err, err)
+	assert.ErrorIs(t, err, connect.ErrUnexpectedResponse)
+	assert.Equal(t, method, ue.Method)
+	assert.Equal(t, path, ue.Path)
+	assert.Equal(t, http.StatusOK, ue.StatusCode)
+	assert.Equal(t, "req_TEST123", ue.RequestID)
+	assert.NotEmpty(t, ue.Reason)
+	for _, part := range []string{method + " " + path, "200", "req_TEST123"} {
+		assert.Contains(t, err.Error(), part)
+	}
+	return ue
+}
+
+// Bodies that hold no share token (or no connection), whatever the call.
+var notAResource = map[string]string{
+	"null":              `null`,
+	"empty object":      `{}`,
+	"null data":         `{"data":null}`,
+	"empty data":        `{"data":{}}`,
+	"data without id":   `{"data":{"type":"%s","attributes":{"status":"created"}}}`,
+	"data with empty":   `{"data":{"type":"%s","id":""}}`,
+	"data without type": `{"data":{"id":"x_ABC123","attributes":{}}}`,
+	"data is an array":  `{"data":[]}`,
+	"data is a string":  `{"data":"cnst_ABC123"}`,
+	"array":             `[]`,
+	"number":            `1`,
+	"empty body":        ``,
+}
+
+// Bodies that hold no list of share tokens (or connections).
+var notAList = map[string]string{
+	"null":                  `null`,
+	"empty object":          `{}`,
+	"null data":             `{"data":null}`,
+	"data is an object":     `{"data":{}}`,
+	"null element":          `{"data":[null]}`,
+	"empty element":         `{"data":[{}]}`,
+	"element without id":    `{"data":[{"type":"%s"}]}`,
+	"second element bad":    `{"data":[{"type":"%s","id":"x_1"},{"type":"%s"}]}`,
+	"element of wrong type": `{"data":[{"type":"inquiry","id":"inq_1"}]}`,
+}
+
+func fillType(body, typ string) []byte {
+	return []byte(strings.ReplaceAll(body, "%s", typ))
+}
+
+// TestShareTokenCallsNeverReturnAnEmptyToken: every share-token call refuses
+// a 2xx body that holds no share token, a connection included, with an
+// *UnexpectedResponseError and no token.
+func TestShareTokenCallsNeverReturnAnEmptyToken(t *testing.T) {
+	bodies := map[string][]byte{"a connection": fixture(t, "connections/active.json")}
+	for name, body := range notAResource {
+		bodies[name] = fillType(body, "connect/share-token")
+	}
+	calls := map[string]struct {
+		method, path string
+		call         func(context.Context, *connect.Client) (*connect.ShareToken, error)
+	}{
+		"Create": {http.MethodPost, "/connect/share-tokens", func(ctx context.Context, c *connect.Client) (*connect.ShareToken, error) {
+			return c.ShareTokens.Create(ctx, &connect.ShareTokenCreateParams{ConnectionID: "cxn_ABC123", SourceID: "inq_ABC123"})
+		}},
+		"Get": {http.MethodGet, "/connect/share-tokens/cnst_ABC123", func(ctx context.Context, c *connect.Client) (*connect.ShareToken, error) {
+			return c.ShareTokens.Get(ctx, "cnst_ABC123")
+		}},
+		"Peek": {http.MethodGet, "/connect/share-tokens/cnst_ABC123", func(ctx context.Context, c *connect.Client) (*connect.ShareToken, error) {
+			return c.ShareTokens.Peek(ctx, "cnst_ABC123")
+		}},
+		"Redeem": {http.MethodPost, "/connect/share-tokens/cnst_ABC123/redeem", func(ctx context.Context, c *connect.Client) (*connect.ShareToken, error) {
+			return c.ShareTokens.Redeem(ctx, "cnst_ABC123", nil)
+		}},
+		"Expire": {http.MethodPost, "/connect/share-tokens/cnst_ABC123/expire", func(ctx context.Context, c *connect.Client) (*connect.ShareToken, error) {
+			return c.ShareTokens.Expire(ctx, "cnst_ABC123")
+		}},
+		"Wait": {http.MethodGet, "/connect/share-tokens/cnst_ABC123", func(ctx context.Context, c *connect.Client) (*connect.ShareToken, error) {
+			return c.ShareTokens.Wait(ctx, "cnst_ABC123")
+		}},
+	}
+	for callName, tc := range calls {
+		for bodyName, body := range bodies {
+			t.Run(callName+"/"+bodyName, func(t *testing.T) {
+				c, rec := newTestClient(t, respond(http.StatusOK, body))
+				tok, err := tc.call(context.Background(), c)
+				assert.Nil(t, tok)
+				requireUnexpected(t, err, tc.method, tc.path)
+				assert.Equal(t, 1, rec.count(), "an unexpected 2xx is not retried")
+			})
+		}
+	}
+}
+
+// TestShareTokenListRefusesWhatIsNotAList: List and All refuse a body
+// without a list of share tokens, a list of connections included.
+func TestShareTokenListRefusesWhatIsNotAList(t *testing.T) {
+	bodies := map[string][]byte{"a list of connections": fixture(t, "connections/list_page1.json")}
+	for name, body := range notAList {
+		bodies[name] = fillType(body, "connect/share-token")
+	}
+	for name, body := range bodies {
+		t.Run(name, func(t *testing.T) {
+			c, _ := newTestClient(t, respond(http.StatusOK, body))
+			page, err := c.ShareTokens.List(context.Background(), nil)
+			assert.Nil(t, page)
+			requireUnexpected(t, err, http.MethodGet, "/connect/share-tokens")
+
+			var n int
+			for tok, err := range c.ShareTokens.All(context.Background(), nil) {
+				n++
+				assert.Nil(t, tok)
+				requireUnexpected(t, err, http.MethodGet, "/connect/share-tokens")
+			}
+			assert.Equal(t, 1, n)
+		})
 	}
 }

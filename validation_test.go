@@ -470,3 +470,59 @@ func TestNilContext(t *testing.T) {
 		})
 	}
 }
+
+// TestWithHeaderRefusesEveryOwnedHeader: each header the SDK sets itself is
+// refused, in any spelling, with a reason that names what to use instead;
+// nothing is sent.
+func TestWithHeaderRefusesEveryOwnedHeader(t *testing.T) {
+	for name, instead := range map[string]string{
+		"Authorization":   "NewClient",
+		"Idempotency-Key": "WithIdempotencyKey",
+		"Content-Type":    "application/json",
+		"Accept":          "application/json",
+		"Key-Inflection":  "kebab",
+		"Persona-Version": "WithPersonaVersion",
+		"User-Agent":      "WithUserAgent",
+	} {
+		for _, spelling := range []string{name, strings.ToLower(name), strings.ToUpper(name)} {
+			t.Run(spelling, func(t *testing.T) {
+				c, rec := newRefusingClient(t)
+				_, err := c.Connections.Get(context.Background(), "cxn_ABC123", connect.WithHeader(spelling, "x"))
+				ve := requireValidationError(t, err, "WithHeader")
+				assert.Contains(t, ve.Reason, name)
+				assert.Contains(t, ve.Reason, instead)
+				assert.Equal(t, 0, rec.count())
+			})
+		}
+	}
+}
+
+// TestBaseURLMustEndInAPIV1: a base URL without the API root's path is
+// refused with a reason that says what to add.
+func TestBaseURLMustEndInAPIV1(t *testing.T) {
+	for _, base := range []string{
+		"https://api.withpersona.com",
+		"https://api.withpersona.com/",
+		"https://api.withpersona.com/api",
+		"https://api.withpersona.com/api/v2",
+		"https://api.withpersona.com/api/v1/connect",
+		"http://127.0.0.1:8080",
+	} {
+		t.Run(base, func(t *testing.T) {
+			c, err := connect.NewClient(testAPIKey, connect.WithBaseURL(base))
+			assert.Nil(t, c)
+			ve := requireValidationError(t, err, "WithBaseURL")
+			assert.Contains(t, ve.Reason, "/api/v1")
+		})
+	}
+	for _, base := range []string{
+		"https://api.withpersona.com/api/v1",
+		"https://api.withpersona.com/api/v1/",
+		"https://proxy.example/persona/api/v1",
+		"http://127.0.0.1:8080/api/v1",
+	} {
+		c, err := connect.NewClient(testAPIKey, connect.WithBaseURL(base))
+		assert.NoError(t, err, base)
+		assert.NotNil(t, c, base)
+	}
+}

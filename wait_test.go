@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -88,19 +89,24 @@ func TestWaitTerminalWithoutError(t *testing.T) {
 	}
 }
 
-// TestWaitPollInterval: the gap between polls starts at the minimum retry
-// wait and doubles up to the maximum, where it stays.
+// TestWaitPollInterval: the gap between polls starts at WithPollInterval's
+// initial value and doubles up to its maximum, where it stays; without the
+// option it runs from 1s to 10s, whatever WithRetryWait says.
 func TestWaitPollInterval(t *testing.T) {
 	const s, ms = time.Second, time.Millisecond
 	for _, tc := range []struct {
-		name string
-		opts []connect.ClientOption
-		want []time.Duration
+		name       string
+		clientOpts []connect.ClientOption
+		opts       []connect.RequestOption
+		want       []time.Duration
 	}{
-		{"1s to 8s", []connect.ClientOption{connect.WithRetryWait(s, 8*s)}, []time.Duration{s, 2 * s, 4 * s, 8 * s, 8 * s, 8 * s}},
-		{"default 500ms to 8s", nil, []time.Duration{500 * ms, s, 2 * s, 4 * s, 8 * s, 8 * s}},
-		{"3s to 10s", []connect.ClientOption{connect.WithRetryWait(3*s, 10*s)}, []time.Duration{3 * s, 6 * s, 10 * s, 10 * s, 10 * s, 10 * s}},
-		{"equal bounds", []connect.ClientOption{connect.WithRetryWait(2*s, 2*s)}, []time.Duration{2 * s, 2 * s, 2 * s, 2 * s}},
+		{"1s to 8s", nil, []connect.RequestOption{connect.WithPollInterval(s, 8*s)}, []time.Duration{s, 2 * s, 4 * s, 8 * s, 8 * s, 8 * s}},
+		{"default 1s to 10s", nil, nil, []time.Duration{s, 2 * s, 4 * s, 8 * s, 10 * s, 10 * s}},
+		{"default ignores WithRetryWait", []connect.ClientOption{connect.WithRetryWait(ms, 2*ms)}, nil, []time.Duration{s, 2 * s, 4 * s, 8 * s, 10 * s}},
+		{"WithRetryWait does not change the option", []connect.ClientOption{connect.WithRetryWait(5*s, 20*s)},
+			[]connect.RequestOption{connect.WithPollInterval(3*s, 10*s)}, []time.Duration{3 * s, 6 * s, 10 * s, 10 * s, 10 * s, 10 * s}},
+		{"equal bounds", nil, []connect.RequestOption{connect.WithPollInterval(2*s, 2*s)}, []time.Duration{2 * s, 2 * s, 2 * s, 2 * s}},
+		{"sub-second", nil, []connect.RequestOption{connect.WithPollInterval(100*ms, 250*ms)}, []time.Duration{100 * ms, 200 * ms, 250 * ms, 250 * ms}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
@@ -110,8 +116,8 @@ func TestWaitPollInterval(t *testing.T) {
 				}
 				polls[len(tc.want)] = "sharetokens/redeemed.json"
 				stamps := &rtStamps{}
-				c, rec := newBubbleClient(t, stamps.wrap(waitPoll(t, polls...)), tc.opts...)
-				tok, err := c.ShareTokens.Wait(t.Context(), rtTokenID)
+				c, rec := newBubbleClient(t, stamps.wrap(waitPoll(t, polls...)), tc.clientOpts...)
+				tok, err := c.ShareTokens.Wait(t.Context(), rtTokenID, tc.opts...)
 				require.NoError(t, err)
 				assert.Equal(t, connect.ShareTokenStatusRedeemed, tok.Status)
 				assert.Equal(t, len(tc.want)+1, rec.count())
@@ -121,18 +127,73 @@ func TestWaitPollInterval(t *testing.T) {
 	}
 }
 
+// TestWaitPollIntervalValidation: invalid bounds fail before any poll, with
+// a *ValidationError naming the option.
+func TestWaitPollIntervalValidation(t *testing.T) {
+	for name, opt := range map[string]connect.RequestOption{
+		"zero initial":      connect.WithPollInterval(0, time.Second),
+		"negative initial":  connect.WithPollInterval(-time.Second, time.Second),
+		"max below initial": connect.WithPollInterval(2*time.Second, time.Second),
+		"zero max":          connect.WithPollInterval(time.Second, 0),
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, rec := newRefusingClient(t)
+			tok, err := c.ShareTokens.Wait(t.Context(), rtTokenID, opt)
+			assert.Nil(t, tok)
+			requireValidationError(t, err, "WithPollInterval")
+			assert.Zero(t, rec.count())
+		})
+	}
+}
+
+// TestWaitReturnsOnAnyOtherStatus: Wait polls only while the token is
+// created or pending; any other status, one it does not know included, is
+// returned at once for the caller to judge.
+func TestWaitReturnsOnAnyOtherStatus(t *testing.T) {
+	for _, status := range []string{"archived", "redeeming", "REDEEMED", ""} {
+		t.Run(status, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				body := strings.Replace(string(fixture(t, "sharetokens/pending_clone.json")), `"status": "pending"`, `"status": "`+status+`"`, 1)
+				require.Contains(t, body, `"status": "`+status+`"`)
+				c, rec := newBubbleClient(t, sequence(
+					respond(http.StatusOK, fixture(t, "sharetokens/created.json")),
+					respond(http.StatusOK, []byte(body))))
+				start := time.Now()
+				tok, err := c.ShareTokens.Wait(t.Context(), rtTokenID)
+				require.NoError(t, err)
+				assert.Equal(t, connect.ShareTokenStatus(status), tok.Status)
+				assert.Equal(t, 2, rec.count())
+				assert.Equal(t, time.Second, time.Since(start))
+			})
+		})
+	}
+}
+
+// TestWaitEmptyBodiesEndIt: a poll answered with a body that holds no token
+// ends Wait with the *UnexpectedResponseError, instead of polling forever.
+func TestWaitEmptyBodiesEndIt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, rec := newBubbleClient(t, sequence(
+			respond(http.StatusOK, fixture(t, "sharetokens/pending_clone.json")),
+			respond(http.StatusOK, []byte(`{}`))))
+		tok, err := c.ShareTokens.Wait(t.Context(), rtTokenID)
+		assert.Nil(t, tok)
+		requireUnexpected(t, err, http.MethodGet, "/connect/share-tokens/"+rtTokenID)
+		assert.Equal(t, 2, rec.count())
+	})
+}
+
 // TestWaitContextEnds: when the context ends before a terminal status, Wait
 // returns a *WaitError that is the context's error and names the last status.
 func TestWaitContextEnds(t *testing.T) {
 	t.Run("deadline", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			stamps := &rtStamps{}
-			c, rec := newBubbleClient(t, stamps.wrap(waitPoll(t, "sharetokens/pending_clone.json")),
-				connect.WithRetryWait(time.Second, 4*time.Second))
+			c, rec := newBubbleClient(t, stamps.wrap(waitPoll(t, "sharetokens/pending_clone.json")))
 			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 			defer cancel()
 			start := time.Now()
-			tok, err := c.ShareTokens.Wait(ctx, rtTokenID)
+			tok, err := c.ShareTokens.Wait(ctx, rtTokenID, connect.WithPollInterval(time.Second, 4*time.Second))
 			assert.Nil(t, tok)
 			require.Error(t, err)
 			assert.ErrorIs(t, err, context.DeadlineExceeded)
@@ -186,9 +247,57 @@ func TestWaitContextEnds(t *testing.T) {
 			cancel()
 			_, err := c.ShareTokens.Wait(ctx, rtTokenID)
 			assert.ErrorIs(t, err, context.Canceled)
+			var we *connect.WaitError
+			require.ErrorAs(t, err, &we, "got %T: %v", err, err)
+			assert.Empty(t, we.LastStatus)
+			assert.Contains(t, err.Error(), "no status seen")
 			assert.Zero(t, rec.count())
 		})
 	})
+	t.Run("during the first poll", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			// The server holds the first poll until the caller gives up.
+			c, rec := newBubbleClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				<-r.Context().Done()
+			}))
+			ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+			defer cancel()
+			start := time.Now()
+			tok, err := c.ShareTokens.Wait(ctx, rtTokenID)
+			assert.Nil(t, tok)
+			assert.ErrorIs(t, err, context.DeadlineExceeded)
+			var we *connect.WaitError
+			require.ErrorAs(t, err, &we, "got %T: %v", err, err)
+			assert.Equal(t, rtTokenID, we.ID)
+			assert.Empty(t, we.LastStatus)
+			assert.Equal(t, 1, rec.count())
+			assert.Equal(t, 3*time.Second, time.Since(start))
+		})
+	})
+	t.Run("during the first poll's retry wait", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			c, rec := newBubbleClient(t, rtStatus(503), connect.WithRetryWait(time.Second, 4*time.Second))
+			ctx, cancel := context.WithCancel(t.Context())
+			time.AfterFunc(500*time.Millisecond, cancel)
+			_, err := c.ShareTokens.Wait(ctx, rtTokenID)
+			assert.ErrorIs(t, err, context.Canceled)
+			var we *connect.WaitError
+			require.ErrorAs(t, err, &we, "got %T: %v", err, err)
+			assert.Empty(t, we.LastStatus)
+			assert.Equal(t, 1, rec.count())
+		})
+	})
+}
+
+// TestWaitNilContext: a nil context is a *ValidationError, not a panic.
+func TestWaitNilContext(t *testing.T) {
+	c, rec := newRefusingClient(t)
+	var ctx context.Context
+	assert.NotPanics(t, func() {
+		_, err := c.ShareTokens.Wait(ctx, rtTokenID)
+		requireValidationError(t, err, "ctx")
+	})
+	assert.Zero(t, rec.count())
 }
 
 // TestWaitErrorEndsWait: an error response during Wait is returned at once
