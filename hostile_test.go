@@ -5,7 +5,7 @@ package connect_test
 // statuses, random (valid and invalid) rate-limit and retry headers, and
 // random bodies drawn from the fixtures, their mutations and junk. Each call
 // is checked against the promises the SDK makes whatever the server does
-// (see hsChecker). Everything runs inside a testing/synctest bubble, so
+// (see hsCall.violations). Everything runs inside a testing/synctest bubble, so
 // deadlines, retry waits and pacing are measured exactly on the fake clock
 // and cost no real time.
 //
@@ -49,7 +49,13 @@ var (
 	hsCallsFlag   = flag.Int("hostile.calls", 2000, "calls made by TestHostileServer")
 	hsSeedFlag    = flag.Uint64("hostile.seed", 0, "seed of TestHostileServer (0: a random one, printed)")
 	hsSessionFlag = flag.Int("hostile.session", -1, "run only this session of TestHostileServer (with -hostile.seed)")
+	hsIgnoreFlag  = flag.String("hostile.ignore", "", "comma-separated invariant kinds not to report, to look past known failures")
 )
+
+// hsIgnored reports whether -hostile.ignore names kind.
+func hsIgnored(kind string) bool {
+	return slices.Contains(strings.Split(*hsIgnoreFlag, ","), kind)
+}
 
 const (
 	hsTokenID      = "cnst_HOSTILE1"
@@ -411,6 +417,14 @@ type hsServer struct {
 	// selfAlloc is what making up the responses of the current call
 	// allocated: not the SDK's doing.
 	selfAlloc uint64
+	// rateMax is the client's WithMaxRateLimitWait; window is what the
+	// latest response that spoke of the rate limit said, and callStart
+	// when the current call began: together they tell whether a request
+	// arrived when the pacing promises say it may.
+	rateMax   time.Duration
+	window    hsWindow
+	callStart time.Time
+	paceViol  []hsViolation
 	// fixed, when set, is served to every request instead (the fuzz target).
 	fixed *hsResponse
 }
@@ -431,7 +445,67 @@ type hsResponse struct {
 
 func (s *hsServer) startCall(op *hsOp, budget int) {
 	s.op, s.budget, s.requests, s.served, s.selfAlloc = op, budget, 0, 0, 0
-	s.cursors, s.log = s.cursors[:0], s.log[:0]
+	s.cursors, s.log, s.paceViol = s.cursors[:0], s.log[:0], nil
+	s.callStart = time.Now()
+}
+
+// hsWindow is the rate-limit window as the latest response that named it
+// described it. Only a clean statement (RateLimit-Remaining and
+// RateLimit-Reset in plain positive digits, no Retry-After, not a 429 or
+// 503, whose own wait rules apply) is held against the client.
+type hsWindow struct {
+	clean     bool
+	at        time.Time // when the response arrived
+	remaining int
+	reset     time.Duration
+	since     int // requests that arrived after it
+}
+
+func hsDigits(v string) (int, bool) {
+	if v == "" || len(v) > 9 || strings.Trim(v, "0123456789") != "" {
+		return 0, false
+	}
+	n, _ := strconv.Atoi(v)
+	return n, true
+}
+
+// observeWindow records what a response served at now says of the window.
+func (s *hsServer) observeWindow(res *hsResponse, now time.Time) {
+	h := res.header
+	if h.Get("Ratelimit-Remaining") == "" && h.Get("Ratelimit-Reset") == "" && h.Get("Retry-After") == "" &&
+		res.status != 429 && res.status != 503 {
+		return // says nothing: the previous statement stands
+	}
+	rem, ok1 := hsDigits(h.Get("Ratelimit-Remaining"))
+	reset, ok2 := hsDigits(h.Get("Ratelimit-Reset"))
+	clean := ok1 && ok2 && reset > 0 && h.Get("Retry-After") == "" && res.status != 429 && res.status != 503
+	s.window = hsWindow{clean: clean, at: now, remaining: rem, reset: time.Duration(reset) * time.Second}
+}
+
+// checkPacing holds a request arriving at now against the latest window:
+// after "nothing left", the first request must wait for the reset (capped
+// by WithMaxRateLimitWait); while requests are left, a call's first request
+// must not be held at all.
+func (s *hsServer) checkPacing(now time.Time) {
+	w := &s.window
+	defer func() { w.since++ }()
+	if !w.clean || !now.Before(w.at.Add(w.reset)) {
+		return
+	}
+	gap := now.Sub(w.at)
+	switch {
+	case w.remaining == 0 && w.since == 0:
+		if want := min(w.reset, s.rateMax); gap < want {
+			s.paceViol = append(s.paceViol, hsViolation{"pacing-ignored", fmt.Sprintf(
+				"a request went %s after a response said RateLimit-Remaining: 0, RateLimit-Reset: %s (want at least %s)", gap, w.reset, want)})
+		}
+	case w.remaining-w.since > 0 && s.requests == 1:
+		if held := now.Sub(s.callStart); held > 0 {
+			s.paceViol = append(s.paceViol, hsViolation{"pacing-held", fmt.Sprintf(
+				"the call was held %s although the latest response said RateLimit-Remaining: %d (%d requests since), RateLimit-Reset: %s",
+				held, w.remaining, w.since, w.reset)})
+		}
+	}
 }
 
 func (s *hsServer) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -441,6 +515,7 @@ func (s *hsServer) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	s.requests++
 	s.cursors = append(s.cursors, req.URL.Query().Get("page[after]"))
+	s.checkPacing(time.Now())
 	var res hsResponse
 	switch {
 	case s.requests > s.budget:
@@ -472,6 +547,7 @@ func (s *hsServer) RoundTrip(req *http.Request) (*http.Response, error) {
 		case <-t.C:
 		}
 	}
+	s.observeWindow(&res, time.Now())
 	var body io.Reader = bytes.NewReader(res.body)
 	length := int64(len(res.body))
 	s.served += uint64(len(res.body))
@@ -697,6 +773,7 @@ type hsCall struct {
 	allocated, served  uint64
 	cursors            []string
 	log                []string
+	pacing             []hsViolation // pacing promises the server saw broken
 }
 
 // hsViolation is one broken promise: its kind (for grouping) and details.
@@ -751,6 +828,7 @@ func (c *hsCall) violations() []hsViolation {
 			add("cursor-revisited", "All requested cursor %q again: %q", dup, c.cursors)
 		}
 	}
+	v = append(v, c.pacing...)
 	if limit := hsAllocFactor*c.served + hsAllocSlack; c.allocated > limit {
 		add("allocation", "allocated %d bytes for %d bytes served (limit %d)", c.allocated, c.served, limit)
 	}
@@ -882,6 +960,9 @@ type hsReport struct {
 }
 
 func (r *hsReport) add(kind, detail string) {
+	if hsIgnored(kind) {
+		return
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.counts == nil {
@@ -959,7 +1040,7 @@ func hsMeasure(t *testing.T, c *connect.Client, srv *hsServer, op *hsOp, deadlin
 		op: op, res: res, ctxErr: ctx.Err(), deadline: deadline, elapsed: elapsed,
 		requests: srv.requests, maxTries: maxTries,
 		allocated: after.TotalAlloc - before.TotalAlloc - srv.selfAlloc, served: srv.served,
-		cursors: slices.Clone(srv.cursors), log: slices.Clone(srv.log),
+		cursors: slices.Clone(srv.cursors), log: slices.Clone(srv.log), pacing: slices.Clone(srv.paceViol),
 	}
 }
 
@@ -1023,7 +1104,7 @@ func hsSession(t *testing.T, f *hsFixtures, seed uint64, session int, report *hs
 		rateMax:  durations(0, 10*time.Millisecond, 100*time.Millisecond, time.Second, 5*time.Second),
 		tmout:    durations(10*time.Millisecond, 100*time.Millisecond, time.Second, 10*time.Second),
 	}
-	srv := &hsServer{r: r, f: f}
+	srv := &hsServer{r: r, f: f, rateMax: cfg.rateMax}
 	c := hsNewClient(t, srv, cfg.options()...)
 	for i := range hsCallsPerSession {
 		op := &hsOps[r.IntN(len(hsOps))]
@@ -1185,6 +1266,21 @@ func TestHostileRegressions(t *testing.T) {
 			if err != nil {
 				assert.True(t, strings.HasPrefix(err.Error(), "connect: GET "+tokenPath+": "), err.Error())
 			}
+		}},
+		{"pacing follows the latest window", func(t *testing.T) {
+			s := &hsScript{responses: []func(*http.Request) (*http.Response, error){
+				hsPlain(200, []string{"RateLimit-Remaining", "0", "RateLimit-Reset", "10"}, redeemed),
+				hsPlain(200, []string{"RateLimit-Remaining", "5", "RateLimit-Reset", "9"}, redeemed),
+				hsPlain(200, nil, redeemed)}}
+			c := hsNewClient(t, s, append(fast, connect.WithMaxRateLimitWait(time.Second))...)
+			for range 2 { // the second call holds (capped at 1s) and learns that 5 are left
+				_, err := getToken(t.Context(), c)
+				require.NoError(t, err)
+			}
+			start := time.Now()
+			_, err := getToken(t.Context(), c)
+			require.NoError(t, err)
+			assert.Zero(t, time.Since(start), "held although the latest response said 5 requests are left")
 		}},
 		{"negative RateLimit-Reset does not hold", func(t *testing.T) {
 			s := &hsScript{responses: []func(*http.Request) (*http.Response, error){
