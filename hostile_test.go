@@ -451,7 +451,7 @@ func (s *hsServer) startCall(op *hsOp, budget int) {
 
 // hsWindow is the rate-limit window as the latest response that named it
 // described it. Only a clean statement (RateLimit-Remaining and
-// RateLimit-Reset in plain positive digits, no Retry-After, not a 429 or
+// RateLimit-Reset in plain positive digits, Reset at most an hour, no Retry-After, not a 429 or
 // 503, whose own wait rules apply) is held against the client.
 type hsWindow struct {
 	clean     bool
@@ -478,7 +478,9 @@ func (s *hsServer) observeWindow(res *hsResponse, now time.Time) {
 	}
 	rem, ok1 := hsDigits(h.Get("Ratelimit-Remaining"))
 	reset, ok2 := hsDigits(h.Get("Ratelimit-Reset"))
-	clean := ok1 && ok2 && reset > 0 && h.Get("Retry-After") == "" && res.status != 429 && res.status != 503
+	// A Reset over an hour is no window length: the pacer reads it as a Unix
+	// timestamp or ignores it, so it is no clean statement either.
+	clean := ok1 && ok2 && reset > 0 && reset <= 3600 && h.Get("Retry-After") == "" && res.status != 429 && res.status != 503
 	s.window = hsWindow{clean: clean, at: now, remaining: rem, reset: time.Duration(reset) * time.Second}
 }
 
