@@ -189,12 +189,14 @@ type callError struct {
 }
 
 func (e *callError) Error() string {
-	cause := e.err
+	msg := e.err.Error()
+	// Drop the *url.Error's "Get \"https://…\": " wherever it sits in the
+	// chain, keeping what the engine said around it (a named timeout, say).
 	var ue *url.Error
-	if errors.As(cause, &ue) && ue.Err != nil {
-		cause = ue.Err
+	if errors.As(e.err, &ue) && ue.Err != nil {
+		msg = strings.Replace(msg, ue.Error(), ue.Err.Error(), 1)
 	}
-	return "connect: " + e.method + " " + e.path + ": " + cause.Error()
+	return "connect: " + e.method + " " + e.path + ": " + msg
 }
 
 func (e *callError) Unwrap() error { return e.err }
