@@ -104,7 +104,12 @@ type pacingResult struct {
 	// ran out. budgetFull is limit × the number of those windows.
 	admittedFull, budgetFull int
 	elapsed                  time.Duration // virtual
+	// windows is, for each window of the run, the requests admitted and
+	// the ones answered 429 in it: where a run lost budget or met 429s.
+	windows []windowCount
 }
+
+type windowCount struct{ admitted, tooMany int }
 
 func (r *pacingResult) add(o pacingResult) {
 	r.calls += o.calls
@@ -135,10 +140,7 @@ func simulatePacing(t testing.TB, p pacingRun) pacingResult {
 
 	tr := &http.Transport{DialContext: l.dial, MaxIdleConnsPerHost: p.goroutines}
 	defer tr.CloseIdleConnections()
-	// A hold for the window's end can outlast a whole window by the
-	// rounding of RateLimit-Reset; the default MaxRateLimitWait (60s) is
-	// no longer than Persona's window, and would refuse such holds.
-	c, err := connect.NewClient(src.APIKey, connect.WithBaseURL(srv.URL), connect.WithMaxRateLimitWait(2*p.window),
+	c, err := connect.NewClient(src.APIKey, connect.WithBaseURL(srv.URL),
 		connect.WithHTTPClient(&http.Client{Transport: latencyTransport{tr, p.minLatency, p.maxLatency}}))
 	require.NoError(t, err)
 	tok, err := c.ShareTokens.Create(t.Context(), &connect.ShareTokenCreateParams{ConnectionID: cxn, SourceID: inq})
@@ -180,12 +182,20 @@ func simulatePacing(t testing.TB, p pacingRun) pacingResult {
 		res.requests++
 		if r.Status == http.StatusTooManyRequests {
 			res.tooMany++
-
 		} else if int(r.Time.Sub(start)/p.window) < last {
 			res.admittedFull++
 		}
 	}
 	res.budgetFull = p.limit * last
+	res.windows = make([]windowCount, last+1)
+	for _, r := range reqs {
+		w := &res.windows[int(r.Time.Sub(start)/p.window)]
+		if r.Status == http.StatusTooManyRequests {
+			w.tooMany++
+		} else {
+			w.admitted++
+		}
+	}
 	return res
 }
 
@@ -229,9 +239,10 @@ func BenchmarkPacing(b *testing.B) {
 }
 
 // inBubble runs f once in a testing/synctest bubble from a benchmark.
-// synctest.Test needs a *testing.T, which a benchmark does not have:
-// testing.RunTests provides one. It runs its tests -test.count times;
-// only the first run does the work.
+// synctest.Test needs a *testing.T, which a benchmark does not have (no
+// testing.B method yields one, and synctest.Run, which needed none, is
+// deprecated): testing.RunTests provides one. It runs its tests
+// -test.count times; only the first run does the work.
 func inBubble(b *testing.B, f func(t *testing.T)) {
 	b.Helper()
 	procs := runtime.GOMAXPROCS(0)

@@ -41,9 +41,9 @@ func TestPacingUnderLoad(t *testing.T) {
 			minLatency: 100 * time.Microsecond, maxLatency: time.Millisecond})
 		floor := time.Duration(calls/limit-1) * window // the limiter allows no less
 		t.Logf("pacing: %d goroutines, %d Gets at %d requests/%s: %d failed, %d requests sent (%d attempts counted by the SDK), "+
-			"%d answered 429 (%.1f%% of the calls), %s elapsed (the limit alone needs at least %s)",
+			"%d answered 429 (%.1f%% of the calls), %s elapsed (the limit alone needs at least %s); admitted and 429 by window: %v",
 			goroutines, calls, limit, window, res.failures, res.requests, res.attempts,
-			res.tooMany, 100*float64(res.tooMany)/calls, res.elapsed, floor)
+			res.tooMany, 100*float64(res.tooMany)/calls, res.elapsed, floor, res.windows)
 
 		assert.Zero(t, res.failures, "every call succeeds")
 		assert.Equal(t, res.requests, res.attempts, "the SDK's attempts are the requests the fake saw")

@@ -267,3 +267,57 @@ func (p *pacer) hold(ctx context.Context, limit time.Duration) error {
 	_, err := p.acquire(ctx, limit)
 	return err
 }
+
+// TestPacerEndFromArrival: the window ends by the response's arrival plus
+// Reset (the server counted the request no later), never earlier: an end
+// taken from the attempt's start is early by the way out, and releases
+// attempts into a window that is still spent.
+func TestPacerEndFromArrival(t *testing.T) {
+	now := time.Date(2025, 12, 8, 10, 0, 0, 0, time.UTC)
+	var p pacer
+	p.done(p.admitted, ParseRateLimit(rateHeader("0", "10"), now), now.Add(-40*time.Millisecond), now)
+	assert.Equal(t, 10*time.Second, p.remaining(now))
+}
+
+// TestPacerCountRestarted: a response to an attempt admitted after the
+// lowest count was reported that is not lower is from a later window, even
+// though its Reset ("1") cannot tell: the last window's end no longer
+// applies. (Before: the end stayed the last window's, and attempts were
+// released into a spent window.)
+func TestPacerCountRestarted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var p pacer
+		start := time.Now()
+		p.see(p.admit(t), "2", "1", start.Add(-300*time.Millisecond)) // ends by start+700ms
+		p.see(p.admit(t), "49", "1", start)                           // the count restarted
+		p.admit(t)
+		time.Sleep(50 * time.Millisecond)
+		p.see(p.admit(t), "0", "1", time.Now())
+		assert.Equal(t, 950*time.Millisecond, p.remaining(time.Now()), "the restarted count's window")
+	})
+}
+
+// TestPacerProbe: once a spent window's end has passed, the first attempt
+// goes alone and the others wait for its answer; if it finds the window
+// still spent, the next probe goes in the middle of the second in which
+// the window must end.
+func TestPacerProbe(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var p pacer
+		start := time.Now()
+		seq := p.admit(t)
+		time.Sleep(100 * time.Millisecond)
+		p.done(seq, ParseRateLimit(rateHeader("0", "1"), time.Now()), start, time.Now()) // round trip 100ms
+		time.Sleep(time.Second)
+		probe := p.admit(t)
+		assert.Equal(t, 200*time.Millisecond, p.remaining(time.Now()), "the others wait for the probe")
+		time.Sleep(20 * time.Millisecond)
+		sent := time.Now()
+		p.done(probe, ParseRateLimit(rateHeader("0", "1"), time.Now()), sent.Add(-20*time.Millisecond), sent)
+		assert.Equal(t, 490*time.Millisecond, p.remaining(time.Now()), "still spent: probe again mid-second")
+		time.Sleep(490 * time.Millisecond)
+		probe = p.admit(t)
+		p.see(probe, "49", "1", time.Now())
+		assert.Zero(t, p.remaining(time.Now()), "the window reset: all go")
+	})
+}
