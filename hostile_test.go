@@ -1274,13 +1274,15 @@ func TestHostileRegressions(t *testing.T) {
 				hsPlain(200, []string{"RateLimit-Remaining", "0", "RateLimit-Reset", "10"}, redeemed),
 				hsPlain(200, []string{"RateLimit-Remaining", "5", "RateLimit-Reset", "9"}, redeemed),
 				hsPlain(200, nil, redeemed)}}
-			c := hsNewClient(t, s, append(fast, connect.WithMaxRateLimitWait(time.Second))...)
-			for range 2 { // the second call holds (capped at 1s) and learns that 5 are left
-				_, err := getToken(t.Context(), c)
-				require.NoError(t, err)
-			}
-			start := time.Now()
+			c := hsNewClient(t, s, append(fast, connect.WithMaxRateLimitWait(15*time.Second))...)
 			_, err := getToken(t.Context(), c)
+			require.NoError(t, err)
+			start := time.Now()
+			_, err = getToken(t.Context(), c) // holds until the reset, and learns that 5 are left
+			require.NoError(t, err)
+			assert.Equal(t, 10*time.Second, time.Since(start).Truncate(time.Second), "held until the window's reset")
+			start = time.Now()
+			_, err = getToken(t.Context(), c)
 			require.NoError(t, err)
 			assert.Zero(t, time.Since(start), "held although the latest response said 5 requests are left")
 		}},
