@@ -41,7 +41,7 @@ type Server struct {
 	idem     map[idemKey]*idemEntry
 	rl       map[string]*rlState // by organization id
 	faults   []*faultState
-	requests []RecordedRequest
+	requests requestRing // record.go
 	stats    Stats
 
 	wh webhookState // webhooks.go
@@ -58,6 +58,7 @@ type config struct {
 	listener    net.Listener
 	peekFull    []string
 	webhooks    webhookConfig
+	maxRequests int
 }
 
 // WithClock makes the server measure time on c: expiry, the redeem delay,
@@ -111,7 +112,7 @@ func WithPeekFullFields(names ...string) Option {
 // NewServer starts a fake Connect API on a loopback port. The caller must
 // call Close when done.
 func NewServer(opts ...Option) *Server {
-	cfg := config{rlLimit: 300, rlWindow: time.Minute}
+	cfg := config{rlLimit: 300, rlWindow: time.Minute, maxRequests: DefaultRequestRecordLimit}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -133,6 +134,7 @@ func NewServer(opts ...Option) *Server {
 		tokens:      map[string]*shareToken{},
 		idem:        map[idemKey]*idemEntry{},
 		rl:          map[string]*rlState{},
+		requests:    requestRing{limit: cfg.maxRequests},
 	}
 	for _, n := range cfg.peekFull {
 		s.peekFull[n] = true
