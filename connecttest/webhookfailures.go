@@ -40,8 +40,8 @@ func (e *WebhookFailuresError) Error() string {
 		unauthorized = unauthorized || d.Status == http.StatusUnauthorized
 	}
 	if unauthorized {
-		b.WriteString(" (a receiver that answers 401 may be checking signatures against another clock than the " +
-			"server's: give its verifier connect.WithWebhookClock(srv.Clock().Now), or another secret than Webhook.Secret)")
+		b.WriteString(" (a receiver answering 401 usually rejects the signature: check that it verifies with " +
+			"Webhook.Secret and, on a manual Clock, with connect.WithWebhookClock(srv.Clock().Now))")
 	}
 	return b.String()
 }
