@@ -240,7 +240,8 @@ source, and "Bank", the destination), an active connection between them and a
 completed inquiry of the source, and prints them with the base URL. A control
 API under /_fake/ (no key; for tests only) creates organizations and objects,
 accepts connections, moves a manual clock, injects faults, registers webhooks
-and shows what the fake received; "go doc ./cmd/connect-fake" documents it.
+and shows what the fake received; its manual is
+"go doc github.com/personaconnect/connect-go/cmd/connect-fake".
 State lives in memory; Ctrl-C or SIGTERM stops the server.
 
 Usage:

@@ -134,7 +134,9 @@ func TestHelpDocumentsEveryFlag(t *testing.T) {
 	require.NoError(t, run(context.Background(), []string{"-h"}, &out, io.Discard))
 	help := out.String()
 	assert.Contains(t, help, "fake of Persona's Connect Share")
-	for _, flag := range []string{"-addr", "-public", "-redeem-delay", "-rate-limit", "-rate-window"} {
+	for _, flag := range []string{"-addr", "-public", "-redeem-delay", "-rate-limit", "-rate-window", "-json", "-quiet",
+		"-clock", "-max-recorded-requests", "-peek-full-fields", "-webhook-timeout", "-read-header-timeout",
+		"-read-timeout", "-idle-timeout"} {
 		assert.Regexp(t, `(?m)^  `+flag+`\b`, help, "flag %s", flag)
 	}
 	assert.Contains(t, help, `(default "127.0.0.1:8080")`)
@@ -163,6 +165,10 @@ func TestBadFlags(t *testing.T) {
 		{"-rate-limit", "-3"},
 		{"extra"},
 		{"-addr", "no-port"},
+		{"-clock", "tomorrow"},
+		{"-max-recorded-requests", "0"},
+		{"-read-header-timeout", "0s"},
+		{"-webhook-timeout", "-1s"},
 	} {
 		var out bytes.Buffer
 		err := run(context.Background(), args, &out, io.Discard)
