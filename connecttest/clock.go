@@ -20,6 +20,7 @@ type Clock struct {
 	manual bool
 	base   time.Time
 	offset time.Duration
+	moved  chan struct{} // closed by Advance and Set; nil until waited on
 }
 
 // NewClock returns a manual Clock that reads start until it is advanced.
@@ -47,15 +48,34 @@ func (c *Clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.offset += d
+	c.signalLocked()
 }
 
 // Set moves the clock to t.
 func (c *Clock) Set(t time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	defer c.signalLocked()
 	if c.manual {
 		c.base, c.offset = t, 0
 		return
 	}
 	c.offset = time.Until(t)
+}
+
+// movedChan returns a channel that Advance or Set closes.
+func (c *Clock) movedChan() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.moved == nil {
+		c.moved = make(chan struct{})
+	}
+	return c.moved
+}
+
+func (c *Clock) signalLocked() {
+	if c.moved != nil {
+		close(c.moved)
+		c.moved = nil
+	}
 }

@@ -18,10 +18,8 @@ const maxBody = 1 << 20
 // route's handler.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID := newID("req")
-	body, tooLarge := readBody(r)
 	rec := RecordedRequest{
-		Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery,
-		Header: r.Header.Clone(), Body: body, RequestID: reqID,
+		Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, RequestID: reqID,
 	}
 	h := w.Header()
 	h.Set("Request-Id", reqID)
@@ -38,6 +36,12 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		deliver(w, resp, false)
 		return
 	}
+	s.mu.Unlock()
+	// Only now is the body read: an unauthenticated request costs no more
+	// than its headers, whatever it sends.
+	body, tooLarge := readBody(r)
+	rec.Header, rec.Body = r.Header.Clone(), body
+	s.mu.Lock()
 	rec.OrganizationID = org.ID
 	h.Set("Persona-Organization-Id", org.ID)
 	h.Set("Persona-Environment-Id", org.EnvironmentID)

@@ -6,6 +6,79 @@ import (
 	"time"
 )
 
+// DefaultRequestRecordLimit is how many requests a Server's record keeps
+// unless WithRequestRecordLimit says otherwise.
+const DefaultRequestRecordLimit = 10_000
+
+// maxRecordedBody is how much of a request's body, and of the response's,
+// the record keeps.
+const maxRecordedBody = 64 << 10
+
+// WithRequestRecordLimit sets how many requests Server.Requests keeps: the
+// most recent n; older ones are forgotten as new ones arrive (Stats still
+// count them). The default is DefaultRequestRecordLimit. n below 1 keeps
+// the default. Each record holds the request's headers and at most 64 KiB
+// of its body and of the response's, so the record's memory is bounded by
+// n times that.
+func WithRequestRecordLimit(n int) Option {
+	return func(cfg *config) {
+		if n > 0 {
+			cfg.maxRequests = n
+		}
+	}
+}
+
+// requestRing is the Server's bounded record of requests: the most recent
+// limit of them, oldest first from next.
+type requestRing struct {
+	limit int
+	buf   []RecordedRequest
+	next  int // where the next record goes once buf is full
+	// finished is closed, and replaced, whenever a request finishes: what
+	// WaitShareToken waits on. Nil until someone waits.
+	finished chan struct{}
+}
+
+func (q *requestRing) add(rec RecordedRequest) {
+	if len(q.buf) < q.limit {
+		q.buf = append(q.buf, rec)
+		return
+	}
+	q.buf[q.next] = rec
+	q.next = (q.next + 1) % q.limit
+}
+
+// ordered returns the records oldest first, sharing q's memory.
+func (q *requestRing) ordered() []RecordedRequest {
+	return slices.Concat(q.buf[q.next:], q.buf[:q.next])
+}
+
+func (q *requestRing) reset() { q.buf, q.next = nil, 0 }
+
+// finishedChan returns a channel closed when the next request finishes.
+func (q *requestRing) finishedChan() <-chan struct{} {
+	if q.finished == nil {
+		q.finished = make(chan struct{})
+	}
+	return q.finished
+}
+
+func (q *requestRing) signal() {
+	if q.finished != nil {
+		close(q.finished)
+		q.finished = nil
+	}
+}
+
+// capBody keeps the first maxRecordedBody bytes of b, in memory of their
+// own, so that a record never pins a larger buffer.
+func capBody(b []byte) []byte {
+	if len(b) > maxRecordedBody {
+		return slices.Clone(b[:maxRecordedBody])
+	}
+	return b
+}
+
 // A RecordedRequest is one request the server received and what it
 // answered.
 type RecordedRequest struct {
@@ -13,10 +86,12 @@ type RecordedRequest struct {
 	Method, Path, RawQuery string
 	// Header is a copy of the request headers.
 	Header http.Header
-	// Body is the request body (at most 1 MiB of it).
+	// Body is the request body (at most 64 KiB of it).
 	Body []byte
-	// OrganizationID is the organization the API key belongs to; empty
-	// when the request was not authenticated.
+	// OrganizationID is the organization the API key belongs to. Requests
+	// that were not authenticated are not recorded (Stats.Unauthorized
+	// counts them), so that anyone who can reach the server cannot fill
+	// the record, nor push the requests of a test out of it.
 	OrganizationID string
 	// RequestID is the Request-Id the server gave the request.
 	RequestID string
@@ -26,7 +101,8 @@ type RecordedRequest struct {
 	// status that would have been answered). 0 means no response: the
 	// client gave up, or the server closed, during an injected delay.
 	Status int
-	// ResponseBody is the body answered (or that would have been).
+	// ResponseBody is the body answered (or that would have been), at
+	// most 64 KiB of it.
 	ResponseBody []byte
 	// Replayed reports a response replayed from the idempotency store.
 	Replayed bool
@@ -61,11 +137,13 @@ type Stats struct {
 	Redemptions int
 }
 
-// Requests returns a copy of every request received, in arrival order.
+// Requests returns a copy of the authenticated requests received, in the
+// order they finished: the most recent ones, up to the limit set by
+// WithRequestRecordLimit.
 func (s *Server) Requests() []RecordedRequest {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := slices.Clone(s.requests)
+	out := s.requests.ordered()
 	for i := range out {
 		out[i].Header = out[i].Header.Clone()
 		out[i].Body = slices.Clone(out[i].Body)
@@ -78,7 +156,7 @@ func (s *Server) Requests() []RecordedRequest {
 func (s *Server) ResetRequests() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.requests = nil
+	s.requests.reset()
 }
 
 // Stats returns the server's counters.
@@ -102,7 +180,15 @@ func (s *Server) finishLocked(rec *RecordedRequest, resp response) {
 	if rec.Dropped {
 		s.stats.Dropped++
 	}
-	s.requests = append(s.requests, *rec)
+	if s.stats.Requests%idemSweepEvery == 0 {
+		s.sweepIdempotencyLocked(s.nowLocked())
+	}
+	s.requests.signal()
+	if rec.OrganizationID == "" {
+		return
+	}
+	rec.Body, rec.ResponseBody = capBody(rec.Body), capBody(rec.ResponseBody)
+	s.requests.add(*rec)
 }
 
 // abandon records a request given up during an injected delay.

@@ -42,7 +42,7 @@ type Server struct {
 	inflight map[idemKey]*idemFlight
 	rl       map[string]*rlState // by organization id
 	faults   []*faultState
-	requests []RecordedRequest
+	requests requestRing // record.go
 	stats    Stats
 
 	wh webhookState // webhooks.go
@@ -59,6 +59,7 @@ type config struct {
 	listener    net.Listener
 	peekFull    []string
 	webhooks    webhookConfig
+	maxRequests int
 }
 
 // WithClock makes the server measure time on c: expiry, the redeem delay,
@@ -112,7 +113,7 @@ func WithPeekFullFields(names ...string) Option {
 // NewServer starts a fake Connect API on a loopback port. The caller must
 // call Close when done.
 func NewServer(opts ...Option) *Server {
-	cfg := config{rlLimit: 300, rlWindow: time.Minute}
+	cfg := config{rlLimit: 300, rlWindow: time.Minute, maxRequests: DefaultRequestRecordLimit}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -135,6 +136,7 @@ func NewServer(opts ...Option) *Server {
 		idem:        map[idemKey]*idemEntry{},
 		inflight:    map[idemKey]*idemFlight{},
 		rl:          map[string]*rlState{},
+		requests:    requestRing{limit: cfg.maxRequests},
 	}
 	for _, n := range cfg.peekFull {
 		s.peekFull[n] = true

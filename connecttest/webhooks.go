@@ -246,6 +246,7 @@ type webhookState struct {
 	hooks      []*webhook // in registration order
 	events     map[string]*webhookEvent
 	deliveries []WebhookDelivery
+	reported   int           // deliveries[:reported] were looked at by WaitWebhooks
 	pending    int           // goroutines that may still deliver something
 	idle       chan struct{} // closed while pending is 0
 }
@@ -402,6 +403,11 @@ func (s *Server) WebhookDeliveries() []WebhookDelivery {
 // deliveries cause (a receiver that redeems on inbound-created, say).
 // It does not wait for redemptions that are not yet due on a manual Clock:
 // Advance the clock first. After Close it returns nil at once.
+//
+// When deliveries were given up (every attempt failed) since the last call
+// returned, it returns a *WebhookFailuresError naming them, with each
+// receiver's last status and the start of its answer, so that a test sees
+// why its receiver got nothing.
 func (s *Server) WaitWebhooks(ctx context.Context) error {
 	for {
 		s.mu.Lock()
@@ -409,8 +415,11 @@ func (s *Server) WaitWebhooks(ctx context.Context) error {
 			s.settleLocked(s.nowLocked())
 		}
 		if s.wh.pending == 0 {
-			s.mu.Unlock()
-			return nil
+			defer s.mu.Unlock()
+			if s.wh.closed {
+				return nil
+			}
+			return s.unreportedFailuresLocked()
 		}
 		idle := s.wh.idle
 		s.mu.Unlock()

@@ -328,7 +328,9 @@ func TestWebhookGivesUpAfterEightAttempts(t *testing.T) {
 	rc := newReceiver(t, func(int, *http.Request) int { return http.StatusServiceUnavailable })
 	e.register(e.dst, rc)
 	e.token(e.connect(), e.inq)
-	e.waitWebhooks()
+	failed := e.waitFailures()
+	require.Len(t, failed.Failures, 1)
+	assert.Equal(t, 503, failed.Failures[0].Status)
 
 	require.Len(t, rc.got(), 8)
 	ds := e.srv.WebhookDeliveries()
@@ -356,7 +358,7 @@ func TestWebhookRedirectAndRefusedConnectionAreFailures(t *testing.T) {
 	_, err := e.srv.RegisterWebhook(e.src, goneURL)
 	require.NoError(t, err)
 	e.token(e.connect(), e.inq)
-	e.waitWebhooks()
+	assert.Len(t, e.waitFailures().Failures, 2)
 	ds := e.srv.WebhookDeliveries()
 	require.Len(t, ds, 2)
 	for _, d := range ds {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"regexp"
 	"strings"
 	"sync"
@@ -41,7 +42,7 @@ func start(t *testing.T, args ...string) (string, map[string]string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var out syncBuffer
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), &out) }()
+	go func() { done <- run(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), &out, io.Discard) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -130,10 +131,12 @@ func TestRateLimitFlags(t *testing.T) {
 
 func TestHelpDocumentsEveryFlag(t *testing.T) {
 	var out bytes.Buffer
-	require.NoError(t, run(context.Background(), []string{"-h"}, &out))
+	require.NoError(t, run(context.Background(), []string{"-h"}, &out, io.Discard))
 	help := out.String()
 	assert.Contains(t, help, "fake of Persona's Connect Share")
-	for _, flag := range []string{"-addr", "-public", "-redeem-delay", "-rate-limit", "-rate-window"} {
+	for _, flag := range []string{"-addr", "-public", "-redeem-delay", "-rate-limit", "-rate-window", "-json", "-quiet",
+		"-clock", "-max-recorded-requests", "-peek-full-fields", "-webhook-timeout", "-read-header-timeout",
+		"-read-timeout", "-idle-timeout"} {
 		assert.Regexp(t, `(?m)^  `+flag+`\b`, help, "flag %s", flag)
 	}
 	assert.Contains(t, help, `(default "127.0.0.1:8080")`)
@@ -142,7 +145,7 @@ func TestHelpDocumentsEveryFlag(t *testing.T) {
 func TestRefusesNonLoopbackWithoutPublic(t *testing.T) {
 	for _, addr := range []string{"0.0.0.0:0", ":0", "192.0.2.1:8080", "example.com:80"} {
 		var out bytes.Buffer
-		err := run(context.Background(), []string{"-addr", addr}, &out)
+		err := run(context.Background(), []string{"-addr", addr}, &out, io.Discard)
 		var usage usageError
 		require.True(t, errors.As(err, &usage), "%s: %v", addr, err)
 		assert.Contains(t, err.Error(), "add -public", addr)
@@ -162,9 +165,13 @@ func TestBadFlags(t *testing.T) {
 		{"-rate-limit", "-3"},
 		{"extra"},
 		{"-addr", "no-port"},
+		{"-clock", "tomorrow"},
+		{"-max-recorded-requests", "0"},
+		{"-read-header-timeout", "0s"},
+		{"-webhook-timeout", "-1s"},
 	} {
 		var out bytes.Buffer
-		err := run(context.Background(), args, &out)
+		err := run(context.Background(), args, &out, io.Discard)
 		var usage usageError
 		assert.True(t, errors.As(err, &usage), "%v: %v", args, err)
 	}

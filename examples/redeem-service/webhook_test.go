@@ -231,7 +231,8 @@ func TestWebhookFromPersonaWithWrongSecretRedeemsNothing(t *testing.T) {
 	f.registerWebhook(t, f.web, connecttest.WithWebhookSecret("wbhsec_someone_else"))
 	id := f.newToken(t)
 
-	f.waitWebhooks(t)
+	var failed *connecttest.WebhookFailuresError
+	require.ErrorAs(t, f.fake.WaitWebhooks(context.Background()), &failed, "the fake gives up, and says so")
 
 	created := f.deliveries(connect.EventShareTokenInboundCreated)
 	require.Len(t, created, 3, "the first attempt and two retries")
