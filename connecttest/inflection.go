@@ -122,7 +122,7 @@ func rekey(v any, path string, name func(string) string) (any, error) {
 				return nil, fmt.Errorf("%s has both %s and %s, which name the same member %s", where, prev, k, nk)
 			}
 			from[nk] = k
-			sub, err := rekey(x[k], join(path, nk), name)
+			sub, err := rekeyMember(nk, x[k], join(path, nk), name)
 			if err != nil {
 				return nil, err
 			}
@@ -141,6 +141,25 @@ func rekey(v any, path string, name func(string) string) (any, error) {
 		return out, nil
 	}
 	return v, nil
+}
+
+// rekeyMember rekeys the value of member key. Persona leaves the keys of a
+// fields object as the field names were written ("Keys in `fields` are not
+// key inflected"), so only what lies below them is rekeyed.
+func rekeyMember(key string, v any, path string, name func(string) string) (any, error) {
+	fields, ok := v.(map[string]any)
+	if key != "fields" || !ok {
+		return rekey(v, path, name)
+	}
+	out := make(map[string]any, len(fields))
+	for k, fv := range fields {
+		sub, err := rekey(fv, join(path, k), name)
+		if err != nil {
+			return nil, err
+		}
+		out[k] = sub
+	}
+	return out, nil
 }
 
 func join(path, key string) string {

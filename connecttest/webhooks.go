@@ -175,9 +175,9 @@ func WithWebhookSecret(secret string) WebhookOption {
 // deliveries, as Persona's api-key-inflection setting does: InflectionKebab
 // ("created-at", the default), InflectionCamel ("createdAt") or
 // InflectionSnake ("created_at"). Every key of the body is inflected (the
-// event envelope's, the resource's attributes and relationships, and the
-// names of fields), no value is, and the signature covers the inflected
-// body. RegisterWebhook fails on any other value.
+// event envelope's, the resource's attributes and relationships) except the
+// names of fields, which Persona never inflects; no value is, and the
+// signature covers the inflected body. RegisterWebhook fails on any other value.
 func WithWebhookKeyInflection(inflection string) WebhookOption {
 	return func(w *webhookSettings) { w.inflection = inflection }
 }

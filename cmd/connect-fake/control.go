@@ -570,6 +570,7 @@ type webhookJSON struct {
 	Secret         string              `json:"secret"`
 	Secrets        []webhookSecretJSON `json:"secrets"`
 	EnabledEvents  []string            `json:"enabled_events"`
+	KeyInflection  string              `json:"key_inflection"`
 	CreatedAt      time.Time           `json:"created_at"`
 }
 
@@ -580,7 +581,7 @@ type webhookSecretJSON struct {
 
 func hookJSON(w connecttest.Webhook) webhookJSON {
 	out := webhookJSON{ID: w.ID, OrganizationID: w.OrganizationID, URL: w.URL, Secret: w.Secret,
-		EnabledEvents: w.EnabledEvents, CreatedAt: w.CreatedAt}
+		EnabledEvents: w.EnabledEvents, KeyInflection: w.KeyInflection, CreatedAt: w.CreatedAt}
 	for _, s := range w.Secrets {
 		out.Secrets = append(out.Secrets, webhookSecretJSON{Value: s.Value, ExpiresAt: optTime(s.ExpiresAt)})
 	}
@@ -593,6 +594,7 @@ func registerWebhook(srv *connecttest.Server, r *http.Request) (any, error) {
 		URL            string   `json:"url"`
 		EnabledEvents  []string `json:"enabled_events"`
 		Secret         string   `json:"secret"`
+		KeyInflection  string   `json:"key_inflection"`
 	}
 	if err := decode(r, &in); err != nil {
 		return nil, err
@@ -607,6 +609,9 @@ func registerWebhook(srv *connecttest.Server, r *http.Request) (any, error) {
 	}
 	if in.Secret != "" {
 		opts = append(opts, connecttest.WithWebhookSecret(in.Secret))
+	}
+	if in.KeyInflection != "" {
+		opts = append(opts, connecttest.WithWebhookKeyInflection(in.KeyInflection))
 	}
 	w, err := srv.RegisterWebhook(org, in.URL, opts...)
 	if err != nil {

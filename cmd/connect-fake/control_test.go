@@ -159,7 +159,8 @@ func TestControlAPIShare(t *testing.T) {
 	}))
 	defer web.Close()
 	require.Equal(t, 200, r.control(t, "POST", "/webhooks", map[string]any{"organization_id": dst.ID, "url": web.URL,
-		"enabled_events": []string{"connect/share-token.inbound-created"}}, &hook))
+		"enabled_events": []string{"connect/share-token.inbound-created"}, "key_inflection": "camel"}, &hook))
+	assert.Equal(t, "camel", hook.KeyInflection, "deliveries come camelCase; the SDK decodes them like kebab")
 	var bad map[string]string
 	assert.Equal(t, 400, r.control(t, "POST", "/webhooks", map[string]any{"organization_id": dst.ID, "url": "http://example.com/"}, &bad))
 	assert.Contains(t, bad["error"], "not loopback")
@@ -186,6 +187,9 @@ func TestControlAPIShare(t *testing.T) {
 	mu.Lock()
 	require.Len(t, events, 1)
 	assert.Equal(t, tok.ID, events[0].ShareToken.ID)
+	assert.Equal(t, connect.ShareTokenStatusCreated, events[0].ShareToken.Status)
+	assert.False(t, events[0].ShareToken.CreatedAt.IsZero(), "createdAt decoded from the camel body")
+	assert.Contains(t, string(events[0].Payload), `"created-at"`, "the payload comes out kebab")
 	mu.Unlock()
 
 	_, err = dest.ShareTokens.Redeem(ctx, tok.ID, nil)

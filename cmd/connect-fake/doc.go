@@ -106,9 +106,10 @@
 //	                                       connecttest.Fault describes
 //	DELETE /_fake/faults                   disarm every fault
 //
-//	POST   /_fake/webhooks                 {"organization_id","url","enabled_events":[…],"secret"} → {"id",
-//	                                       "organization_id","url","secret","secrets":[{"value","expires_at"}],
-//	                                       "enabled_events","created_at"}; the URL must be loopback
+//	POST   /_fake/webhooks                 {"organization_id","url","enabled_events":[…],"secret",
+//	                                       "key_inflection":"kebab|camel|snake"} → {"id","organization_id",
+//	                                       "url","secret","secrets":[{"value","expires_at"}],"enabled_events",
+//	                                       "key_inflection","created_at"}; the URL must be loopback
 //	GET    /_fake/webhooks/{id}            → webhook
 //	POST   /_fake/webhooks/{id}/rotate-secret {"expires_in":"1h"}: a new secret; the old one signs too
 //	                                       until then → webhook
