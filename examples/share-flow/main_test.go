@@ -79,11 +79,11 @@ func TestShareFlowOnTheFake(t *testing.T) {
 		assert.Regexp(t, `(?m)^\s+`+name+`\s+"`+regexp.QuoteMeta(value)+`"$`, copied)
 	}
 	assert.Contains(t, copied, "fields: the same as the source's")
-	dest := regexp.MustCompile(`destination: inquiry (inq_\w+)`).FindStringSubmatch(got)
-	require.NotNil(t, dest)
-	_, read, ok = strings.Cut(got, "reads its copy through the API")
+	copyRef := regexp.MustCompile(`destination: inquiry (inq_\w+)`).FindStringSubmatch(got)
+	require.NotNil(t, copyRef)
+	_, read, ok := strings.Cut(got, "reads its copy through the API")
 	require.True(t, ok)
-	assert.Contains(t, read, "inquiry "+dest[1]+", status completed")
+	assert.Contains(t, read, "inquiry "+copyRef[1]+", status completed")
 	assert.Regexp(t, `Done in [\d.]+m?s: Bank now owns a copy of Acme KYC's inquiry.`, got)
 }
 
