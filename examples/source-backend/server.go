@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"time"
 
 	connect "github.com/personaconnect/connect-go"
@@ -31,6 +32,9 @@ type config struct {
 	HTTPClient *http.Client
 	// ClientOptions are added to the SDK client's (tests shorten retry waits).
 	ClientOptions []connect.ClientOption
+	// WebhookSecrets, when set, serve POST /webhooks/persona: Persona's
+	// inquiry.completed events share the inquiry as the route above does.
+	WebhookSecrets []string
 }
 
 // maxTokensPerInquiry bounds the chain of replacement tokens one inquiry can
@@ -79,6 +83,10 @@ func newServer(cfg config) (*server, error) {
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("POST /inquiries/{id}/completed", s.handleInquiryCompleted)
 	s.mux.HandleFunc("POST /share-tokens/{id}/expire", s.handleExpire)
+	if len(cfg.WebhookSecrets) > 0 {
+		s.mux.Handle("POST /webhooks/persona", connect.NewWebhookHandler(cfg.WebhookSecrets, s.handleEvent,
+			connect.WithWebhookDeduper(connect.NewMemoryDeduper(72*time.Hour))))
+	}
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -90,7 +98,28 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 // handleInquiryCompleted shares the inquiry: it finds or creates its live
 // share token and hands it to the destination.
 func (s *server) handleInquiryCompleted(w http.ResponseWriter, r *http.Request) {
-	ctx, inquiryID := r.Context(), r.PathValue("id")
+	s.shareInquiry(w, r.Context(), r.PathValue("id"))
+}
+
+// handleEvent shares the inquiry of an inquiry.completed event, as
+// POST /inquiries/{id}/completed does, and ignores other events. A failure
+// Persona could fix by retrying (5xx, network) is returned, so that the
+// delivery is retried; a refusal (4xx) is logged and not retried.
+func (s *server) handleEvent(ctx context.Context, ev *connect.WebhookEvent) error {
+	if ev.Name != connect.EventInquiryCompleted || ev.Object == nil {
+		return nil
+	}
+	rec := httptest.NewRecorder()
+	s.shareInquiry(rec, ctx, ev.Object.ID)
+	if rec.Code >= 500 {
+		return fmt.Errorf("sharing inquiry %s for event %s: %d %s", ev.Object.ID, ev.ID, rec.Code, bytes.TrimSpace(rec.Body.Bytes()))
+	}
+	return nil
+}
+
+// shareInquiry finds or creates the inquiry's live share token, hands it to
+// the destination and writes the outcome to w.
+func (s *server) shareInquiry(w http.ResponseWriter, ctx context.Context, inquiryID string) {
 	tok, err := s.liveToken(ctx, inquiryID)
 	if err != nil {
 		s.log.Warn("share token not created", "inquiry_id", inquiryID, "error", err)
