@@ -66,9 +66,9 @@ func TestEventsGet(t *testing.T) {
 
 func TestEventsUnexpectedResponses(t *testing.T) {
 	cases := map[string]string{
-		"wrong type":       string(fixture(t, "events/wrong_type.json")),
-		"no data":          `{}`,
-		"no id":            `{"data":{"type":"event","attributes":{"name":"inquiry.completed"}}}`,
+		"wrong type": string(fixture(t, "events/wrong_type.json")),
+		"no data":    `{}`,
+		"no id":      `{"data":{"type":"event","attributes":{"name":"inquiry.completed"}}}`,
 		"token payload of another type": `{"data":{"type":"event","id":"evt_1","attributes":{"name":"connect/share-token.inbound-created",` +
 			`"created-at":"2025-12-08T09:30:00.000Z","payload":{"data":{"type":"inquiry","id":"inq_1"}}}}}`,
 	}
