@@ -36,6 +36,12 @@ type Client struct {
 	ShareTokens *ShareTokensService
 	// Connections creates and manages connections between organizations.
 	Connections *ConnectionsService
+	// Events lists and reads the organization's events.
+	Events *EventsService
+	// Objects reads inquiries, accounts, transactions and verifications.
+	Objects *ObjectsService
+	// Webhooks rotates webhook secrets.
+	Webhooks *WebhooksService
 
 	baseURL string
 	// header returns a fresh copy of the headers every request carries,
@@ -83,6 +89,7 @@ func NewClient(apiKey string, opts ...ClientOption) (*Client, error) {
 	}
 	c.ShareTokens = &ShareTokensService{client: c}
 	c.Connections = &ConnectionsService{client: c}
+	c.Events, c.Objects, c.Webhooks = &EventsService{client: c}, &ObjectsService{client: c}, &WebhooksService{client: c}
 	return c, nil
 }
 

@@ -1,7 +1,13 @@
 package connect
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"iter"
+	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -73,4 +79,180 @@ func (r *eventResource) event() (*Event, error) {
 		ev.Object = head.Data
 	}
 	return ev, nil
+}
+
+// EventsService lists and reads the calling organization's events, as
+// webhooks deliver them. A service that was down reads the events it missed
+// here (see All) and feeds them to the same handler as its webhook
+// deliveries, deduplicating on the event id. Get it from Client.Events.
+type EventsService struct {
+	client *Client
+}
+
+// EventListParams filter and page EventsService.List and All. Every field
+// is optional; within a filter, an event matches any of the values.
+type EventListParams struct {
+	// Names keeps events with one of these names, such as
+	// EventInquiryCompleted (filter[name]).
+	Names []string `url:"filter[name],comma,omitempty"`
+	// ObjectIDs keeps events whose payload is one of these objects
+	// ("inq_…", "cnst_…"; filter[object-id]).
+	ObjectIDs []string `url:"filter[object-id],comma,omitempty"`
+	// IDs keeps the events with these ids ("evt_…"; filter[id]).
+	IDs []string `url:"filter[id],comma,omitempty"`
+	// PageSize is 1 to 100; zero leaves Persona's default of 10.
+	PageSize int `url:"page[size],omitempty"`
+	// After and Before are cursors from a Page; at most one may be set.
+	After  string `url:"page[after],omitempty"`
+	Before string `url:"page[before],omitempty"`
+}
+
+// List returns one page of the organization's events, newest first. Each
+// event is decoded as a webhook delivery is: Object names the payload's
+// resource, and Connect events carry their ShareToken. An event whose
+// payload does not hold what its name promises fails the call with
+// ErrUnexpectedResponse.
+//
+// It calls GET /events.
+func (s *EventsService) List(ctx context.Context, params *EventListParams, opts ...RequestOption) (*Page[Event], error) {
+	q, err := params.query()
+	if err != nil {
+		return nil, err
+	}
+	doc := eventListDocument{listDocument: listDocument[eventResource]{want: typeEvent}}
+	if err := s.client.do(ctx, http.MethodGet, "/events", q, nil, &doc, opts); err != nil {
+		return nil, err
+	}
+	return &Page[Event]{
+		Data:       doc.events,
+		NextCursor: cursor(doc.Links.Next, "page[after]"),
+		PrevCursor: cursor(doc.Links.Prev, "page[before]"),
+	}, nil
+}
+
+// All iterates over every event that matches params, newest first,
+// fetching one page at a time as the loop advances: nothing is fetched
+// before the loop starts, and breaking out of it stops all requests. An
+// error ends the iteration after being yielded once. It starts after
+// params.After; params.Before is refused.
+//
+// Events arrive newest first; a service catching up after downtime that
+// needs them in order collects them and handles them oldest first, or
+// relies on its handler being indifferent to order, as a webhook handler
+// must be anyway.
+//
+// It calls GET /events once per page.
+func (s *EventsService) All(ctx context.Context, params *EventListParams, opts ...RequestOption) iter.Seq2[*Event, error] {
+	var base EventListParams
+	if params != nil {
+		base = *params
+	}
+	return paginate("/events", base.After, base.Before, func(after string) (*Page[Event], error) {
+		p := base
+		p.After = after
+		return s.List(ctx, &p, opts...)
+	})
+}
+
+// Get returns one event of the organization, decoded as List decodes them.
+//
+// It calls GET /events/{id}.
+func (s *EventsService) Get(ctx context.Context, id string, opts ...RequestOption) (*Event, error) {
+	if err := checkID("id", id); err != nil {
+		return nil, err
+	}
+	doc := eventDocument{document: document[eventResource]{want: typeEvent}}
+	if err := s.client.do(ctx, http.MethodGet, "/events/"+id, nil, nil, &doc, opts); err != nil {
+		return nil, err
+	}
+	return doc.event, nil
+}
+
+// eventDocument is GET /events/{id}'s body. Its check also decodes the
+// event's payload, so that a payload that breaks its name's promise is
+// reported, like any unexpected body, with the call and its request id.
+type eventDocument struct {
+	document[eventResource]
+	event *Event
+}
+
+func (d *eventDocument) check() string {
+	if reason := d.document.check(); reason != "" {
+		return reason
+	}
+	ev, err := d.Data.event()
+	if err != nil {
+		return eventProblem(d.Data.ID, err)
+	}
+	d.event = ev
+	return ""
+}
+
+// eventListDocument is GET /events's body, checked like eventDocument.
+type eventListDocument struct {
+	listDocument[eventResource]
+	events []*Event
+}
+
+func (d *eventListDocument) check() string {
+	if reason := d.listDocument.check(); reason != "" {
+		return reason
+	}
+	d.events = make([]*Event, len(d.Data))
+	for i := range d.Data {
+		ev, err := d.Data[i].event()
+		if err != nil {
+			return "data[" + strconv.Itoa(i) + "]: " + eventProblem(d.Data[i].ID, err)
+		}
+		d.events[i] = ev
+	}
+	return ""
+}
+
+// eventProblem words a payload that event() refused.
+func eventProblem(id string, err error) string {
+	var ue *UnexpectedResponseError
+	if errors.As(err, &ue) {
+		return ue.Reason
+	}
+	return "event " + id + " payload: " + err.Error()
+}
+
+func (p *EventListParams) query() (url.Values, error) {
+	if p == nil {
+		return nil, nil
+	}
+	if err := checkListParams("", "", p.PageSize, p.After, p.Before); err != nil {
+		return nil, err
+	}
+	for i, name := range p.Names {
+		if err := checkEventName(i, name); err != nil {
+			return nil, err
+		}
+	}
+	for _, f := range []struct {
+		field string
+		ids   []string
+	}{{"ObjectIDs", p.ObjectIDs}, {"IDs", p.IDs}} {
+		for i, id := range f.ids {
+			if err := checkID(f.field+"["+strconv.Itoa(i)+"]", id); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return encodeQuery(p)
+}
+
+// checkEventName accepts a printable name without a comma: Persona reads
+// filter[name] as a comma-separated list, so a comma would split a name in
+// two.
+func checkEventName(i int, name string) error {
+	field := "Names[" + strconv.Itoa(i) + "]"
+	switch {
+	case name == "":
+		return &ValidationError{Field: field, Reason: "is empty"}
+	case !printableASCII(name) || strings.ContainsAny(name, ", "):
+		return &ValidationError{Field: field, Reason: "must be printable ASCII without spaces or commas, such as \"inquiry.completed\""}
+	}
+	return nil
 }

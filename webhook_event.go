@@ -25,9 +25,10 @@ const (
 	EventShareTokenOutboundRedeemed = "connect/share-token.outbound-redeemed"
 )
 
-// Inquiry events, which a destination typically receives for the inquiry a
-// hydrate filled. Their payload's data is the inquiry: Event.Object names
-// it, and Event.Payload holds its attributes.
+// Inquiry events, which the Events API and webhooks carry besides Connect's.
+// Their payload's data is the inquiry: Event.Object names it, and
+// Event.Payload holds its attributes. A source typically shares an inquiry
+// when it is completed.
 const (
 	// EventInquiryCompleted tells that an inquiry was completed by its
 	// subject.

@@ -65,7 +65,8 @@ type Object struct {
 
 type object struct {
 	Object
-	seq int64
+	seq         int64
+	completedAt time.Time // inquiries: when completed (events.go)
 }
 
 var defaultStatus = map[string]string{
@@ -97,7 +98,9 @@ func hasFields(typ string) bool {
 }
 
 // NewInquiry creates a completed inquiry owned by org with the given fields
-// (for example "name-first") and returns its id. Field values must be
+// (for example "name-first") and returns its id. It records an
+// EventInquiryCompleted, as Persona would (unless the field "status" says
+// the inquiry is not completed; see CompleteInquiry). Field values must be
 // encodable as JSON; they are stored as encoding/json decodes them (numbers
 // become float64).
 func (s *Server) NewInquiry(org *Organization, fields map[string]any) string {
@@ -133,6 +136,9 @@ func (s *Server) newObject(org *Organization, typ string, fields map[string]any)
 	defer s.mu.Unlock()
 	o := s.mustOrgLocked(org)
 	obj := s.addObjectLocked(o.ID, typ, norm, s.nowLocked())
+	if obj.Type == TypeInquiry && obj.Status == inquiryCompleted {
+		s.inquiryCompletedLocked(obj, obj.CreatedAt)
+	}
 	return obj.ID
 }
 

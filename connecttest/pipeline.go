@@ -170,7 +170,8 @@ func (s *Server) handleLocked(r *http.Request, org *Organization, body []byte, n
 	return c.resp
 }
 
-// routes registers the Connect endpoints.
+// routes registers the Connect endpoints, and the Events, objects and
+// webhook-rotation endpoints beside them.
 func (s *Server) routes() *http.ServeMux {
 	m := http.NewServeMux()
 	handle := func(pattern string, fn func(c *call, r *http.Request) response) {
@@ -191,6 +192,13 @@ func (s *Server) routes() *http.ServeMux {
 	handle("GET "+cx+"/{id}", s.getConnection)
 	handle("POST "+cx+"/{id}/deactivate", s.deactivateConnection)
 	handle("POST "+cx+"/{id}/reactivate", s.reactivateConnection)
+	handle("GET "+BasePath+"/events", s.listEvents)
+	handle("GET "+BasePath+"/events/{id}", s.getEvent)
+	handle("GET "+BasePath+"/inquiries/{id}", s.getObject(isType(TypeInquiry)))
+	handle("GET "+BasePath+"/accounts/{id}", s.getObject(isType(TypeAccount)))
+	handle("GET "+BasePath+"/transactions/{id}", s.getObject(isType(TypeTransaction)))
+	handle("GET "+BasePath+"/verifications/{id}", s.getObject(isVerification))
+	handle("POST "+BasePath+"/webhooks/{id}/rotate-secret", s.rotateWebhookSecret)
 	return m
 }
 

@@ -38,6 +38,7 @@ type Server struct {
 	objects  map[string]*object
 	conns    map[string]*connection
 	tokens   map[string]*shareToken
+	events   []*storedEvent // every event recorded, oldest first (events.go)
 	idem     map[idemKey]*idemEntry
 	inflight map[idemKey]*idemFlight
 	rl       map[string]*rlState // by organization id

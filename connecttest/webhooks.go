@@ -32,7 +32,8 @@ const (
 	EventShareTokenOutboundRedeemed = "connect/share-token.outbound-redeemed"
 )
 
-// connectEvents are the events a webhook receives when it names none.
+// connectEvents are the events a webhook receives when it names none, or
+// "*".
 var connectEvents = []string{
 	EventShareTokenInboundCreated, EventShareTokenInboundRedeemed,
 	EventShareTokenOutboundCreated, EventShareTokenOutboundRedeemed,
@@ -157,9 +158,10 @@ type webhookSettings struct {
 	inflection string
 }
 
-// WithEnabledEvents limits the webhook to the named events (of the four
-// Event… constants; "*" stands for all of them). Without it a webhook
-// receives every Connect event.
+// WithEnabledEvents limits the webhook to the named events: the four
+// EventShareToken… constants and EventInquiryCompleted ("*" stands for the
+// four Connect events). Without it a webhook receives every Connect event;
+// inquiry.completed only goes to a webhook that names it.
 func WithEnabledEvents(names ...string) WebhookOption {
 	return func(w *webhookSettings) { w.events = append(w.events, names...) }
 }
@@ -357,16 +359,7 @@ func (s *Server) RotateWebhookSecret(id string, expiresIn time.Duration) (Webhoo
 	if h == nil {
 		return Webhook{}, fmt.Errorf("%w: webhook %s", ErrNotFound, id)
 	}
-	now := s.nowLocked()
-	h.secrets = h.validSecrets(now)
-	if len(h.secrets) > 0 && h.secrets[0].ExpiresAt.IsZero() {
-		if expiresIn > 0 {
-			h.secrets[0].ExpiresAt = now.Add(expiresIn)
-		} else {
-			h.secrets = h.secrets[1:]
-		}
-	}
-	h.secrets = append([]WebhookSecret{{Value: newWebhookSecret()}}, h.secrets...)
+	h.rotateLocked(expiresIn, s.nowLocked())
 	return h.snapshot(), nil
 }
 
@@ -478,7 +471,7 @@ func enabledEvents(names []string) ([]string, error) {
 	}
 	var out []string
 	for _, n := range names {
-		if !slices.Contains(connectEvents, n) {
+		if !slices.Contains(connectEvents, n) && n != EventInquiryCompleted {
 			return nil, fmt.Errorf("connecttest: event %q is not a Connect event the fake sends", n)
 		}
 		if !slices.Contains(out, n) {
@@ -612,36 +605,17 @@ func (s *Server) scheduleCompletionLocked(t *shareToken) {
 	})
 }
 
-// tokenEventLocked sends the events of a share token that was just created
-// (what is "created") or redeemed ("redeemed") at the given time: the
-// outbound event to the source, the inbound one to the destination, each
-// with the token as that side sees it.
+// tokenEventLocked records the events of a share token that was just
+// created (what is "created") or redeemed ("redeemed") at the given time,
+// and sends them: the outbound event to the source, the inbound one to the
+// destination, each with the token as that side sees it.
 func (s *Server) tokenEventLocked(t *shareToken, what string, at time.Time) {
-	if s.wh.closed {
-		return
-	}
 	for _, side := range []struct{ org, name, dir string }{
 		{t.sourceOrg, "connect/share-token.outbound-" + what, directionOutbound},
 		{t.destOrg, "connect/share-token.inbound-" + what, directionInbound},
 	} {
-		org := s.orgs[side.org]
-		if org == nil {
-			continue
-		}
-		var hooks []*webhook
-		for _, h := range s.wh.hooks {
-			if h.org == org.ID && slices.Contains(h.events, side.name) {
-				hooks = append(hooks, h)
-			}
-		}
-		if len(hooks) == 0 {
-			continue
-		}
-		ev := &webhookEvent{id: newID("evt"), name: side.name, org: org.ID, hooks: hooks}
-		ev.body = eventBody(ev.id, ev.name, at, s.tokenViewLocked(t, org, side.dir, false))
-		s.wh.events[ev.id] = ev
-		for _, h := range hooks {
-			s.goWebhookLocked(func() { s.runDelivery(ev, h) })
+		if org := s.orgs[side.org]; org != nil {
+			s.emitEventLocked(org.ID, side.name, at, s.tokenViewLocked(t, org, side.dir, false))
 		}
 	}
 }

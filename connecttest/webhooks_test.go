@@ -264,7 +264,7 @@ func TestWebhookEnabledEvents(t *testing.T) {
 	require.Len(t, byName[connect.EventShareTokenInboundRedeemed], 2)
 	assert.Equal(t, byName[connect.EventShareTokenInboundRedeemed][0], byName[connect.EventShareTokenInboundRedeemed][1])
 
-	_, err := e.srv.RegisterWebhook(e.dst, rc.URL(), connecttest.WithEnabledEvents("inquiry.completed"))
+	_, err := e.srv.RegisterWebhook(e.dst, rc.URL(), connecttest.WithEnabledEvents("account.created"))
 	assert.Error(t, err, "an event the fake never sends")
 }
 

@@ -162,6 +162,14 @@ func run(ctx context.Context, out io.Writer, env func(string) string) error {
 		return s.fail(err)
 	}
 
+	// The destination reads its copy through the API, as on Persona.
+	s.step("%s reads its copy through the API (Objects.Get)", dst.name)
+	obj, err := dst.client.Objects.Get(ctx, tok.Destination)
+	if err != nil {
+		return s.fail(err)
+	}
+	s.detail("%s %s, status %s", obj.Type, obj.ID, obj.Status)
+
 	s.done("Done in %s: %s now owns a copy of %s's inquiry.",
 		time.Since(started).Round(10*time.Millisecond), dst.name, src.name)
 	return nil
@@ -351,9 +359,7 @@ func personaStage(env func(string) string) (*stage, error) {
 		},
 		inspect: func(s *story, dest *connect.ResourceRef) error {
 			s.detail("The copy is %s %s, in the destination's environment.", dest.Type, dest.ID)
-			if dest.Type == "inquiry" {
-				s.detail("Read it with Persona's Inquiries API (GET /api/v1/inquiries/%s) or in the Dashboard.", dest.ID)
-			}
+			s.detail("The next step reads it through the API; the Dashboard shows it too.")
 			return nil
 		},
 		close: func() {

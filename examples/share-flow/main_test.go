@@ -44,6 +44,7 @@ func TestShareFlowOnTheFake(t *testing.T) {
 		"Bank redeems the token",
 		"Bank waits for the asynchronous redemption",
 		"The copied inquiry, now Bank's",
+		"Bank reads its copy through the API (Objects.Get)",
 	}
 	for i, step := range steps {
 		assert.Regexp(t, fmt.Sprintf(`(?m)^ ?%d\. %s`, i+1, regexp.QuoteMeta(step)), got)
@@ -78,6 +79,11 @@ func TestShareFlowOnTheFake(t *testing.T) {
 		assert.Regexp(t, `(?m)^\s+`+name+`\s+"`+regexp.QuoteMeta(value)+`"$`, copied)
 	}
 	assert.Contains(t, copied, "fields: the same as the source's")
+	copyRef := regexp.MustCompile(`destination: inquiry (inq_\w+)`).FindStringSubmatch(got)
+	require.NotNil(t, copyRef)
+	_, read, ok := strings.Cut(got, "reads its copy through the API")
+	require.True(t, ok)
+	assert.Contains(t, read, "inquiry "+copyRef[1]+", status completed")
 	assert.Regexp(t, `Done in [\d.]+m?s: Bank now owns a copy of Acme KYC's inquiry.`, got)
 }
 

@@ -7,6 +7,7 @@
 //
 //	POST /inquiries/{id}/completed   create (or reuse) the inquiry's share token and hand it over
 //	POST /share-tokens/{id}/expire   expire a token, for example when the deal fell through
+//	POST /webhooks/persona           Persona's inquiry.completed webhook (with PERSONA_WEBHOOK_SECRET): shares the inquiry too
 //	GET  /healthz                    liveness
 //
 // POST /inquiries/{id}/completed answers 200 {"inquiry_id", "share_token_id", "status"} once the
@@ -156,7 +157,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (st
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: source-backend [flags]")
-		fmt.Fprintln(stderr, "environment: PERSONA_API_KEY, PERSONA_CONNECTION_ID, DESTINATION_URL (required); PERSONA_BASE_URL (optional)")
+		fmt.Fprintln(stderr, "environment: PERSONA_API_KEY, PERSONA_CONNECTION_ID, DESTINATION_URL (required); PERSONA_BASE_URL, PERSONA_WEBHOOK_SECRET (optional)")
 		fs.PrintDefaults()
 	}
 	addr := fs.String("addr", "localhost:8081", "listen address")
@@ -175,6 +176,9 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (st
 		DestinationURL:  getenv("DESTINATION_URL"),
 		HandOverTimeout: *timeout,
 		TokenTTL:        *ttl,
+	}
+	if secret := getenv("PERSONA_WEBHOOK_SECRET"); secret != "" {
+		cfg.WebhookSecrets = []string{secret}
 	}
 	var missing []string
 	for _, v := range []struct{ name, value string }{

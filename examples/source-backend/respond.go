@@ -20,13 +20,19 @@ type errorBody struct {
 	TokenExpired *bool  `json:"token_expired,omitempty"`
 }
 
-// writeError answers err: a parameter the SDK refused is 400; Persona's 404,
-// 409 and 422 pass through; anything else Persona or the network did is 502.
+// writeError answers err, as errorAnswer says.
 func writeError(w http.ResponseWriter, err error) {
+	status, body := errorAnswer(err)
+	writeJSON(w, status, body)
+}
+
+// errorAnswer is the answer to err: a parameter the SDK refused is 400;
+// Persona's 404, 409 and 422 pass through; anything else Persona or the
+// network did is 502.
+func errorAnswer(err error) (int, errorBody) {
 	var verr *connect.ValidationError
 	if errors.As(err, &verr) {
-		writeJSON(w, http.StatusBadRequest, errorBody{Error: verr.Error(), Field: verr.Field})
-		return
+		return http.StatusBadRequest, errorBody{Error: verr.Error(), Field: verr.Field}
 	}
 	var apiErr *connect.Error
 	if errors.As(err, &apiErr) {
@@ -35,10 +41,9 @@ func writeError(w http.ResponseWriter, err error) {
 		case http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity:
 			status = apiErr.StatusCode
 		}
-		writeJSON(w, status, errorBody{Error: apiErr.Error(), PersonaRequestID: apiErr.RequestID})
-		return
+		return status, errorBody{Error: apiErr.Error(), PersonaRequestID: apiErr.RequestID}
 	}
-	writeJSON(w, http.StatusBadGateway, errorBody{Error: err.Error()})
+	return http.StatusBadGateway, errorBody{Error: err.Error()}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

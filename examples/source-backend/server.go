@@ -33,6 +33,9 @@ type config struct {
 	HTTPClient *http.Client
 	// ClientOptions are added to the SDK client's (tests shorten retry waits).
 	ClientOptions []connect.ClientOption
+	// WebhookSecrets, when set, serve POST /webhooks/persona: Persona's
+	// inquiry.completed events share the inquiry as the route above does.
+	WebhookSecrets []string
 }
 
 // maxTokensPerInquiry bounds the chain of replacement tokens one inquiry can
@@ -97,6 +100,14 @@ func newServer(cfg config) (*server, error) {
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("POST /inquiries/{id}/completed", s.handleInquiryCompleted)
 	s.mux.HandleFunc("POST /share-tokens/{id}/expire", s.handleExpire)
+	if len(cfg.WebhookSecrets) > 0 {
+		// The handler's default deduper remembers event ids for 72 hours.
+		webhooks, err := connect.NewWebhookHandler(cfg.WebhookSecrets, s.handleEvent)
+		if err != nil {
+			return nil, fmt.Errorf("webhook handler: %w", err)
+		}
+		s.mux.Handle("POST /webhooks/persona", webhooks)
+	}
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -108,30 +119,47 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 // handleInquiryCompleted shares the inquiry: it finds or creates its live
 // share token and hands it to the destination.
 func (s *server) handleInquiryCompleted(w http.ResponseWriter, r *http.Request) {
-	ctx, inquiryID := r.Context(), r.PathValue("id")
+	status, body := s.shareInquiry(r.Context(), r.PathValue("id"))
+	writeJSON(w, status, body)
+}
+
+// handleEvent shares the inquiry of an inquiry.completed event, as
+// POST /inquiries/{id}/completed does, and ignores other events. A failure
+// Persona could fix by retrying (5xx, network) is returned, so that the
+// delivery is retried; a refusal (4xx) is logged and not retried.
+func (s *server) handleEvent(ctx context.Context, ev *connect.WebhookEvent) error {
+	if ev.Name != connect.EventInquiryCompleted || ev.Object == nil {
+		return nil
+	}
+	if status, body := s.shareInquiry(ctx, ev.Object.ID); status >= 500 {
+		return fmt.Errorf("sharing inquiry %s for event %s: %d %+v", ev.Object.ID, ev.ID, status, body)
+	}
+	return nil
+}
+
+// shareInquiry finds or creates the inquiry's live share token, hands it to
+// the destination, and returns the outcome as an HTTP status and JSON body.
+func (s *server) shareInquiry(ctx context.Context, inquiryID string) (int, any) {
 	tok, err := s.liveToken(ctx, inquiryID)
 	if err != nil {
 		s.log.Warn("share token not created", "inquiry_id", inquiryID, "error", err)
-		writeError(w, err)
-		return
+		return errorAnswer(err)
 	}
 	if tok.Status != connect.ShareTokenStatusCreated {
 		// The destination already redeemed it (or is redeeming it): a repeated
 		// notification after a hand-over whose answer we lost.
 		s.log.Info("share token already with the destination", "inquiry_id", inquiryID, "share_token_id", tok.ID, "status", tok.Status)
-		writeJSON(w, http.StatusOK, completedBody{InquiryID: inquiryID, ShareTokenID: tok.ID, Status: tok.Status})
-		return
+		return http.StatusOK, completedBody{InquiryID: inquiryID, ShareTokenID: tok.ID, Status: tok.Status}
 	}
 	if err := s.handOver(ctx, tok.ID); err != nil {
 		expired := s.expireOrphan(ctx, tok.ID)
 		s.log.Warn("hand-over failed", "inquiry_id", inquiryID, "share_token_id", tok.ID, "token_expired", expired, "error", err)
-		writeJSON(w, http.StatusBadGateway, errorBody{
+		return http.StatusBadGateway, errorBody{
 			Error: "hand-over to the destination failed: " + err.Error(), ShareTokenID: tok.ID, TokenExpired: &expired,
-		})
-		return
+		}
 	}
 	s.log.Info("share token handed over", "inquiry_id", inquiryID, "share_token_id", tok.ID)
-	writeJSON(w, http.StatusOK, completedBody{InquiryID: inquiryID, ShareTokenID: tok.ID, Status: tok.Status})
+	return http.StatusOK, completedBody{InquiryID: inquiryID, ShareTokenID: tok.ID, Status: tok.Status}
 }
 
 type completedBody struct {

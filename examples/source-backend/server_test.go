@@ -450,3 +450,39 @@ func TestLostCreateAnswerMakesNoSecondToken(t *testing.T) {
 	assert.Equal(t, 1, f.tokenCount(t), "the SDK's retry carried the same key")
 	assert.Len(t, f.dest.received(), 1)
 }
+
+func TestInquiryCompletedEventSharesTheInquiry(t *testing.T) {
+	const secret = "wbhsec_source_backend_test"
+	f := newFixture(t, func(c *config) { c.WebhookSecrets = []string{secret} })
+	_, err := f.fake.RegisterWebhook(f.acme, f.backend.URL+"/webhooks/persona",
+		connecttest.WithEnabledEvents(connecttest.EventInquiryCompleted), connecttest.WithWebhookSecret(secret))
+	require.NoError(t, err)
+
+	inq := f.fake.NewInquiry(f.acme, map[string]any{"name-first": "Grace"})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, f.fake.WaitWebhooks(ctx))
+
+	got := f.dest.received()
+	require.Len(t, got, 1, "the destination got the token")
+	page, err := f.client(t, f.acme).ShareTokens.List(ctx, &connect.ShareTokenListParams{ConnectionID: f.cxn})
+	require.NoError(t, err)
+	require.Len(t, page.Data, 1)
+	assert.Equal(t, inq, page.Data[0].Source.ID)
+	assert.JSONEq(t, `{"share_token_id":"`+page.Data[0].ID+`"}`, got[0])
+	for _, d := range f.fake.WebhookDeliveries() {
+		assert.Equal(t, connecttest.WebhookDelivered, d.Outcome)
+	}
+
+	// A repeated delivery of the event shares nothing more.
+	var completed string
+	for _, ev := range f.fake.Events(f.acme) {
+		if ev.Name == connecttest.EventInquiryCompleted && ev.ObjectID == inq {
+			completed = ev.ID
+		}
+	}
+	require.NoError(t, f.fake.ResendWebhookEvent(completed))
+	require.NoError(t, f.fake.WaitWebhooks(ctx))
+	assert.Len(t, f.dest.received(), 1)
+	assert.Equal(t, 1, f.tokenCount(t))
+}

@@ -82,6 +82,33 @@ func TestCheckerCatches(t *testing.T) {
 		{"request with an unknown filter", &exchange{method: "GET", path: basePath + "/connect/share-tokens", rawQuery: "filter%5Bsource-id%5D=inq_1",
 			reqHeader: auth}, "request", "filter"},
 	}
+	// The second document: the Events API and the objects' GETs.
+	events := func(payload string) *exchange {
+		return &exchange{method: "GET", path: basePath + "/events", reqHeader: auth, status: 200, respHeader: jsonHeader(),
+			respBody: []byte(`{"data":[{"type":"event","id":"evt_1","attributes":{"name":"inquiry.completed","payload":` + payload +
+				`,"created-at":"2025-12-08T09:30:00.000Z"}}],"links":{"prev":null,"next":null}}`)}
+	}
+	if vs := s.validateResponse(events(`{"data":{"type":"inquiry","id":"inq_1","attributes":{}}}`)); len(vs) > 0 {
+		t.Fatalf("baseline event list rejected: %v", vs)
+	}
+	cases = append(cases, []struct {
+		name string
+		x    *exchange
+		what string
+		want string
+	}{
+		{"event payload with included", events(`{"data":{"type":"inquiry","id":"inq_1","attributes":{}},"included":[]}`), "response", "included"},
+		{"inquiry without its required attributes", &exchange{method: "GET", path: basePath + "/inquiries/inq_1", reqHeader: auth, status: 200,
+			respHeader: jsonHeader(), respBody: []byte(`{"data":{"type":"inquiry","id":"inq_1","attributes":{"status":"completed"},"relationships":{}}}`)},
+			"response", "reference-id"},
+		{"account of another type", &exchange{method: "GET", path: basePath + "/accounts/act_1", reqHeader: auth, status: 200,
+			respHeader: jsonHeader(), respBody: []byte(`{"data":{"type":"inquiry","id":"act_1","attributes":{},"relationships":{}}}`)},
+			"response", "account"},
+		{"events with an unknown filter", &exchange{method: "GET", path: basePath + "/events", rawQuery: "filter%5Bobject%5D=inq_1", reqHeader: auth},
+			"request", "filter"},
+		{"rotate-secret with an unknown member", &exchange{method: "POST", path: basePath + "/webhooks/wbh_1/rotate-secret", reqHeader: auth,
+			reqBody: []byte(`{"meta":{"expires-in":60}}`)}, "request", "expires-in"},
+	}...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			c.x.step, c.x.source = "self-test", "self-test"

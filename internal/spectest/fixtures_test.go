@@ -31,7 +31,7 @@ const (
 )
 
 // fixtures lists every JSON fixture of testdata/{sharetokens,connections,
-// errors,requests} (and the proxy's HTML page); the test fails on a file
+// errors,requests,events,objects,webhookapi} (and the proxy's HTML page); the test fails on a file
 // that is not listed.
 var fixtures = map[string]fixture{
 	"sharetokens/created.json":                   {method: "POST", path: st, status: 201, conforming: true},
@@ -66,6 +66,17 @@ var fixtures = map[string]fixture{
 	"errors/numeric_status.json": {method: "POST", path: tok + "/redeem", status: 409},
 	"errors/proxy_502.html":      {method: "GET", path: tok, status: 502, contentType: "text/html"},
 
+	"events/list_page1.json":              {method: "GET", path: "/events", status: 200, conforming: true},
+	"events/get.json":                     {method: "GET", path: "/events/evt_ABC123", status: 200, conforming: true},
+	"events/share_token_event.json":       {method: "GET", path: "/events/evt_DEF456", status: 200, conforming: true},
+	"events/wrong_type.json":              {method: "GET", path: "/events/evt_ABC123", status: 200},
+	"objects/inquiry.json":                {method: "GET", path: "/inquiries/inq_zEx4jL84ShbUyuwX6AzPSqt6", status: 200, conforming: true},
+	"objects/account.json":                {method: "GET", path: "/accounts/act_hpNqyAbEG4HeVjZoBRNCMKkA", status: 200, conforming: true},
+	"objects/transaction.json":            {method: "GET", path: "/transactions/txn_ABC123", status: 200, conforming: true},
+	"objects/verification.json":           {method: "GET", path: "/verifications/ver_ABC123", status: 200, conforming: true},
+	"webhookapi/rotated.json":             {method: "POST", path: "/webhooks/wbh_ABC123/rotate-secret", status: 200, conforming: true},
+	"requests/rotate_webhook_secret.json": {method: "POST", path: "/webhooks/wbh_ABC123/rotate-secret", conforming: true},
+
 	"requests/create_connection.json":          {method: "POST", path: cx, conforming: true},
 	"requests/create_share_token.json":         {method: "POST", path: st, conforming: true},
 	"requests/create_share_token_expires.json": {method: "POST", path: st, conforming: true},
@@ -78,6 +89,13 @@ var pathParam = regexp.MustCompile(`\{[^}]+\}`)
 // operations lists a concrete method and path for every operation of the
 // document, its path parameters filled with example ids.
 func (s *spec) operations() (out []struct{ id, method, path string }) {
+	for _, d := range s.docs() {
+		out = append(out, d.docOperations()...)
+	}
+	return out
+}
+
+func (s *spec) docOperations() (out []struct{ id, method, path string }) {
 	for p, item := range s.model.Paths.PathItems.FromOldest() {
 		for method, op := range item.GetOperations().FromOldest() {
 			concrete := pathParam.ReplaceAllStringFunc(p, func(name string) string {
@@ -106,7 +124,7 @@ func TestFixturesAgainstDocument(t *testing.T) {
 	testdata := filepath.Join(root, "testdata")
 
 	// Every fixture file is listed.
-	for _, dir := range []string{"sharetokens", "connections", "errors", "requests"} {
+	for _, dir := range []string{"sharetokens", "connections", "errors", "requests", "events", "objects", "webhookapi"} {
 		entries, err := os.ReadDir(filepath.Join(testdata, dir))
 		if err != nil {
 			t.Fatal(err)

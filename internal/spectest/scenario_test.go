@@ -34,16 +34,22 @@ var expectedCoverage = map[string][]int{
 	"retrieve-a-share-token":          {200, 400, 401, 404, 429, 500, 502, 503},
 	"expire-share-token":              {200, 401, 403, 404, 422, 429, 500, 502, 503},
 	"redeem-share-token":              {202, 400, 401, 403, 404, 409, 422, 429, 500, 502, 503},
-	// The fake does not serve webhooks: it answers its "no route" 404,
-	// which the document allows here.
-	"rotate-a-webhook-secret": {404},
+	"rotate-a-webhook-secret":         {200, 400, 401, 404, 422, 429, 500, 502, 503},
+	// The second document: the Events API and the objects' GETs.
+	"list-all-events":         {200, 400, 401, 429, 500, 502, 503},
+	"retrieve-an-event":       {200, 401, 404, 429, 500, 502, 503},
+	"retrieve-an-inquiry":     {200, 401, 404, 429, 500, 502, 503},
+	"retrieve-an-account":     {200, 401, 404, 429, 500, 502, 503},
+	"retrieve-a-transaction":  {200, 401, 404, 429, 500, 502, 503},
+	"retrieve-a-verification": {200, 401, 404, 429, 500, 502, 503},
 }
 
 // env holds what the scenario works with.
 type env struct {
-	t   *testing.T
-	ctx context.Context
-	rec *recorder
+	webhookID string // a webhook of the organization "Other"
+	t         *testing.T
+	ctx       context.Context
+	rec       *recorder
 }
 
 // client makes an SDK client for key on srv, sending through the recorder.
@@ -122,6 +128,17 @@ func (e *env) allOps(step string, c *connect.Client, want int, before func(), cx
 		{"sharetokens.get", 200, func() error { _, err := c.ShareTokens.Get(ctx, tok); return err }},
 		{"sharetokens.expire", 200, func() error { _, err := c.ShareTokens.Expire(ctx, tok); return err }},
 		{"sharetokens.redeem", 202, func() error { _, err := c.ShareTokens.Redeem(ctx, tok, nil); return err }},
+		{"events.list", 200, func() error { _, err := c.Events.List(ctx, nil); return err }},
+		{"events.get", 200, func() error { _, err := c.Events.Get(ctx, "evt_ABC123"); return err }},
+		{"webhooks.rotate", 200, func() error { _, err := c.Webhooks.RotateSecret(ctx, "wbh_ABC123", nil); return err }},
+	}
+	for _, ref := range []connect.ResourceRef{{Type: "inquiry", ID: "inq_ABC123"}, {Type: "account", ID: "act_ABC123"},
+		{Type: "txn", ID: "txn_ABC123"}, {Type: "verification/database", ID: "ver_ABC123"}} {
+		calls = append(calls, struct {
+			name string
+			ok   int
+			fn   func() error
+		}{"objects.get " + ref.Type, 200, func() error { _, err := c.Objects.Get(ctx, &ref); return err }})
 	}
 	for _, call := range calls {
 		name := step + ": " + call.name
@@ -270,11 +287,13 @@ func TestFakeAndSDKAgainstDocument(t *testing.T) {
 
 	// Coverage: every operation of the document is in the table, every
 	// pair of the table was seen, and nothing was seen beyond it.
-	for p, item := range s.model.Paths.PathItems.FromOldest() {
-		for method, op := range item.GetOperations().FromOldest() {
-			if _, ok := expectedCoverage[op.OperationId]; !ok {
-				t.Errorf("the document's operation %s (%s %s) is not in expectedCoverage: decide what the fake answers to it and cover it",
-					op.OperationId, strings.ToUpper(method), p)
+	for _, d := range s.docs() {
+		for p, item := range d.model.Paths.PathItems.FromOldest() {
+			for method, op := range item.GetOperations().FromOldest() {
+				if _, ok := expectedCoverage[op.OperationId]; !ok {
+					t.Errorf("the document's operation %s (%s %s) is not in expectedCoverage: decide what the fake answers to it and cover it",
+						op.OperationId, strings.ToUpper(method), p)
+				}
 			}
 		}
 	}
@@ -540,6 +559,8 @@ func runScenario(e *env, srv *connecttest.Server, clock *connecttest.Clock) {
 	redeem("redeem a share token expired by the clock", 422, dst, tokShort.ID, nil)
 	list("list expired share tokens", 200, src, &connect.ShareTokenListParams{Status: connect.ShareTokenStatusExpired})
 
+	runEventsAndObjects(e, srv, src, dst, oth, other, tokInq, tokVerEmail, act, txn, verDB, bankAct)
+
 	// Redeeming over a connection that is no longer active.
 	do(e, "deactivate (destination, with a live token)", 200, 200, func() (*connect.Connection, error) { return dst.Connections.Deactivate(ctx, cxn.ID) })
 	redeem("redeem over an inactive connection", 422, dst, tokInactive.ID, nil)
@@ -568,9 +589,9 @@ func runScenario(e *env, srv *connecttest.Server, clock *connecttest.Clock) {
 		{"raw: create a share token with an unknown member", "POST", "/connect/share-tokens", `{"data":{"attributes":{"connection-id":"` + cxn.ID + `","source-id":"` + inq + `","scope":"all"}}}`, acme.APIKey, 400, true},
 		{"raw: redeem with a numeric destination", "POST", "/connect/share-tokens/" + tokVerPhone.ID + "/redeem", `{"data":{"attributes":{"destination-id":5}}}`, bank.APIKey, 400, true},
 		{"raw: peek with a non-boolean flag", "GET", "/connect/share-tokens/" + tokVerPhone.ID + "?peek-source-data=maybe", "", bank.APIKey, 400, true},
-		// The fake serves no webhooks; its 404 must still be a 404 the
-		// document allows on that operation.
-		{"raw: rotate a webhook secret", "POST", "/webhooks/wbh_ABC123/rotate-secret", `{"meta":{"expires-in-seconds":7200}}`, acme.APIKey, 404, false},
+		{"raw: rotate an unknown webhook's secret", "POST", "/webhooks/wbh_ABC123/rotate-secret", `{"meta":{"expires-in-seconds":7200}}`, acme.APIKey, 404, false},
+		{"raw: rotate a webhook secret with a string expiry", "POST", "/webhooks/" + e.webhookID + "/rotate-secret", `{"meta":{"expires-in-seconds":"soon"}}`, other.APIKey, 400, true},
+		{"raw: rotate a webhook secret with a negative expiry", "POST", "/webhooks/" + e.webhookID + "/rotate-secret", `{"meta":{"expires-in-seconds":-5}}`, other.APIKey, 422, false},
 	}
 	for _, r := range raws {
 		e.rec.setStep(r.step)
@@ -622,4 +643,80 @@ func runPipeline(e *env, srv, limited *connecttest.Server) {
 		})
 	}
 	e.allOps("rate limited", tc, 429, nil, "cxn_ABC123", "cnst_ABC123", "inq_ABC123", "org_ABC123")
+}
+
+// runEventsAndObjects reads the events the scenario made, the objects its
+// redemptions made and shared, and rotates a webhook's secret.
+func runEventsAndObjects(e *env, srv *connecttest.Server, src, dst, oth *connect.Client, other *connecttest.Organization,
+	tokInq, tokVerEmail *connect.ShareToken, act, txn, verDB, bankAct string) {
+	t, ctx := e.t, e.ctx
+	type page = *connect.Page[connect.Event]
+	evs := do(e, "list events", 200, 200, func() (page, error) { return src.Events.List(ctx, nil) })
+	if len(evs.Data) == 0 {
+		t.Fatal("the source has no events")
+	}
+	do(e, "list events by name", 200, 200, func() (page, error) {
+		return dst.Events.List(ctx, &connect.EventListParams{Names: []string{connect.EventShareTokenInboundRedeemed, connect.EventShareTokenInboundCreated}})
+	})
+	do(e, "list events by object and id", 200, 200, func() (page, error) {
+		return src.Events.List(ctx, &connect.EventListParams{ObjectIDs: []string{tokInq.ID}, IDs: []string{evs.Data[0].ID}})
+	})
+	ep1 := do(e, "list events, first page", 200, 200, func() (page, error) { return src.Events.List(ctx, &connect.EventListParams{PageSize: 2}) })
+	ep2 := do(e, "list events, middle page", 200, 200, func() (page, error) {
+		return src.Events.List(ctx, &connect.EventListParams{PageSize: 2, After: ep1.NextCursor})
+	})
+	do(e, "list events, page before", 200, 200, func() (page, error) {
+		return src.Events.List(ctx, &connect.EventListParams{PageSize: 2, Before: ep2.PrevCursor})
+	})
+	do(e, "list events after an unknown cursor", 400, 200, func() (page, error) {
+		return src.Events.List(ctx, &connect.EventListParams{After: "evt_unknown"})
+	})
+	do(e, "list events, empty", 200, 200, func() (page, error) {
+		return src.Events.List(ctx, &connect.EventListParams{Names: []string{"account.created"}})
+	})
+	e.rec.setStep("iterate over all events")
+	for _, err := range dst.Events.All(ctx, &connect.EventListParams{PageSize: 3}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, ev := range evs.Data[:min(len(evs.Data), 3)] {
+		do(e, "get an event ("+ev.Name+")", 200, 200, func() (*connect.Event, error) { return src.Events.Get(ctx, ev.ID) })
+	}
+	do(e, "get an unknown event", 404, 200, func() (*connect.Event, error) { return src.Events.Get(ctx, "evt_unknown") })
+	do(e, "get an event of others", 404, 200, func() (*connect.Event, error) { return oth.Events.Get(ctx, evs.Data[0].ID) })
+
+	// Objects: the copies the redemptions made, and what the source shared.
+	inqClone := do(e, "get a redeemed clone's token", 200, 200, func() (*connect.ShareToken, error) { return dst.ShareTokens.Get(ctx, tokInq.ID) })
+	verClone := do(e, "get a redeemed verification clone's token", 200, 200, func() (*connect.ShareToken, error) {
+		return dst.ShareTokens.Get(ctx, tokVerEmail.ID)
+	})
+	get := func(step string, want int, c *connect.Client, ref *connect.ResourceRef) {
+		do(e, step, want, 200, func() (*connect.Object, error) { return c.Objects.Get(ctx, ref) })
+	}
+	get("get the cloned inquiry", 200, dst, inqClone.Destination)
+	get("get the cloned verification", 200, dst, verClone.Destination)
+	get("get a hydrated account", 200, dst, &connect.ResourceRef{Type: "account", ID: bankAct})
+	get("get a shared account", 200, src, &connect.ResourceRef{Type: "account", ID: act})
+	get("get a shared transaction", 200, src, &connect.ResourceRef{Type: "txn", ID: txn})
+	get("get a shared verification", 200, src, &connect.ResourceRef{Type: "verification", ID: verDB})
+	get("get the source's inquiry as the destination", 404, dst, tokInq.Source)
+	get("get an unknown inquiry", 404, dst, &connect.ResourceRef{Type: "inquiry", ID: "inq_unknown"})
+	get("get an unknown account", 404, dst, &connect.ResourceRef{Type: "account", ID: "act_unknown"})
+	get("get an unknown transaction", 404, dst, &connect.ResourceRef{Type: "transaction", ID: "txn_unknown"})
+	get("get an unknown verification", 404, dst, &connect.ResourceRef{Type: "verification", ID: "ver_unknown"})
+
+	// Webhook secret rotation, on a webhook that receives nothing more.
+	wh, err := srv.RegisterWebhook(other, "http://127.0.0.1:9/hook", connecttest.WithEnabledEvents(connecttest.EventInquiryCompleted))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.webhookID = wh.ID
+	rotate := func(step string, want int, c *connect.Client, id string, p *connect.WebhookRotateSecretParams) {
+		do(e, step, want, 200, func() (*connect.Webhook, error) { return c.Webhooks.RotateSecret(ctx, id, p) })
+	}
+	rotate("rotate a webhook secret", 200, oth, wh.ID, &connect.WebhookRotateSecretParams{OldSecretExpiresIn: 2 * time.Hour})
+	rotate("rotate a webhook secret (default expiry)", 200, oth, wh.ID, nil)
+	rotate("rotate another organization's webhook secret", 404, src, wh.ID, nil)
+	rotate("rotate an unknown webhook secret", 404, oth, "wbh_unknown", nil)
 }

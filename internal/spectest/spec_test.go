@@ -32,6 +32,11 @@ const (
 	// specFile is the document, in ../shared/research/ beside the
 	// repository root.
 	specFile = "persona-openapi-connect-2025-12-08.yaml"
+	// objectsEnv names a copy of the second document, for the Events API
+	// and the objects a share token names.
+	objectsEnv = "CONNECT_OBJECTS_OPENAPI_SPEC"
+	// objectsFile is the second document, beside specFile.
+	objectsFile = "persona-openapi-objects-events-2025-12-08.yaml"
 	// rootModule is the module whose go.mod marks the repository root.
 	rootModule = "github.com/personaconnect/connect-go"
 	// documentServer is the document's only server; recorded requests are
@@ -77,12 +82,15 @@ func modulePath(gomod string) string {
 	return ""
 }
 
-// spec is the loaded document and a validator built from it.
+// spec is the loaded Connect document and a validator built from it, and
+// the second document (Events and the objects' GETs) in objects. A request
+// is validated against the document that has its path.
 type spec struct {
-	path  string
-	model *v3.Document
-	v     validator.Validator
-	opts  *config.ValidationOptions
+	objects *spec
+	path    string
+	model   *v3.Document
+	v       validator.Validator
+	opts    *config.ValidationOptions
 	// errorSchemas are the JSON schemas of the document's shared error
 	// responses (components/responses), by name.
 	errorSchemas map[string]*base.Schema
@@ -122,6 +130,21 @@ func loadSpec(t testing.TB) *spec {
 }
 
 func readSpec() (*spec, string, error) {
+	s, skip, err := readSpecFile(specEnv, specFile, "")
+	if s == nil {
+		return nil, skip, err
+	}
+	s.objects, skip, err = readSpecFile(objectsEnv, objectsFile, filepath.Dir(s.path))
+	if s.objects == nil {
+		return nil, skip, err
+	}
+	return s, "", nil
+}
+
+// readSpecFile reads one document: the file env names, or file in dir
+// (default ../shared/research/ beside the repository root).
+func readSpecFile(env, specFile, dir string) (*spec, string, error) {
+	specEnv := env
 	path, explicit := os.Getenv(specEnv), true
 	if path == "" {
 		explicit = false
@@ -131,15 +154,18 @@ func readSpec() (*spec, string, error) {
 				"so ../shared/research/%s cannot be looked for; set %s to its path. Skipping the spec check.", err, specFile, specEnv), nil
 		}
 		path = filepath.Join(filepath.Dir(root), "shared", "research", specFile)
+		if dir != "" {
+			path = filepath.Join(dir, specFile)
+		}
 	}
 	b, err := os.ReadFile(path)
 	switch {
 	case err != nil && explicit:
 		return nil, "", fmt.Errorf("%s=%s: %w", specEnv, path, err)
 	case errors.Is(err, os.ErrNotExist):
-		return nil, fmt.Sprintf("Persona's OpenAPI document for Connect is absent: looked for %s "+
+		return nil, fmt.Sprintf("Persona's OpenAPI document %s is absent: looked for %s "+
 			"(../shared/research/%s beside the repository root; set %s to use another copy). Skipping the spec check.",
-			path, specFile, specEnv), nil
+			specFile, path, specFile, specEnv), nil
 	case err != nil:
 		return nil, "", err
 	}
@@ -228,9 +254,32 @@ func (e *exchange) response(req *http.Request) *http.Response {
 	}
 }
 
+// docs are the loaded documents.
+func (s *spec) docs() []*spec {
+	if s.objects == nil {
+		return []*spec{s}
+	}
+	return []*spec{s, s.objects}
+}
+
+// docFor is the document that has the request's path: the second one for
+// the Events API and the objects' GETs, the Connect one otherwise (which
+// then reports an unknown path).
+func (s *spec) docFor(req *http.Request) *spec {
+	if s.objects != nil {
+		if item, _, _ := paths.FindPath(req, s.objects.model, s.objects.opts); item != nil {
+			return s.objects
+		}
+	}
+	return s
+}
+
 // operation finds the document's operation for a request, the way the
 // validator does.
 func (s *spec) operation(req *http.Request) (id string, op *v3.Operation) {
+	if d := s.docFor(req); d != s {
+		return d.operation(req)
+	}
 	item, _, _ := paths.FindPath(req, s.model, s.opts)
 	if item == nil {
 		return "", nil
@@ -298,6 +347,7 @@ func toViolations(base violation, errs []*verrors.ValidationError) []violation {
 // validateRequest validates the request of e against its operation.
 func (s *spec) validateRequest(e *exchange) []violation {
 	req := e.request()
+	s = s.docFor(req)
 	id, _ := s.operation(req)
 	_, errs := s.v.ValidateHttpRequest(req)
 	return toViolations(violation{step: e.step, source: e.source, what: "request", operation: opName(id),
@@ -317,6 +367,7 @@ func (s *spec) validateRequest(e *exchange) []violation {
 // (#/components/responses/*), which is how Persona documents its error body.
 func (s *spec) validateResponse(e *exchange) []violation {
 	req := e.request()
+	s = s.docFor(req)
 	id, op := s.operation(req)
 	resp := e.response(req)
 	_, errs := s.v.ValidateHttpResponse(req, resp)
