@@ -103,8 +103,10 @@ func do[T any](e *env, step string, want, ok int, call func() (T, error)) T {
 // allOps calls every operation of the SDK once with the given ids and
 // expects each to end with want (an error status that does not depend on
 // the operation: 401, 429 or an injected fault). before runs before each
-// call.
-func (e *env) allOps(step string, c *connect.Client, want int, before func(), cxn, tok, src, dest string) {
+// call. With fresh, each call goes through a client of its own, which has
+// seen no rate-limit headers: one that had would refuse to send into a
+// spent window (the 429 it is after).
+func (e *env) allOps(step string, c *connect.Client, fresh func() *connect.Client, want int, before func(), cxn, tok, src, dest string) {
 	e.t.Helper()
 	ctx := e.ctx
 	calls := []struct {
@@ -144,6 +146,9 @@ func (e *env) allOps(step string, c *connect.Client, want int, before func(), cx
 		name := step + ": " + call.name
 		if before != nil {
 			before()
+		}
+		if fresh != nil {
+			c = fresh() // the calls' closures read c
 		}
 		e.rec.setStep(name)
 		e.must(name, want, call.fn(), call.ok)
@@ -608,7 +613,7 @@ func runScenario(e *env, srv *connecttest.Server, clock *connecttest.Clock) {
 func runPipeline(e *env, srv, limited *connecttest.Server) {
 	t, ctx := e.t, e.ctx
 	bad := e.client(srv, "persona_sandbox_not_a_key")
-	e.allOps("unknown API key", bad, 401, nil, "cxn_ABC123", "cnst_ABC123", "inq_ABC123", "org_ABC123")
+	e.allOps("unknown API key", bad, nil, 401, nil, "cxn_ABC123", "cnst_ABC123", "inq_ABC123", "org_ABC123")
 
 	org := srv.NewOrganization("Faulty")
 	c := e.client(srv, org.APIKey)
@@ -617,7 +622,7 @@ func runPipeline(e *env, srv, limited *connecttest.Server) {
 		{Status: http.StatusBadGateway},
 		{Status: http.StatusServiceUnavailable, RetryAfter: "1"},
 	} {
-		e.allOps(fmt.Sprintf("injected %d", f.Status), c, f.Status, func() { srv.InjectFault(f) },
+		e.allOps(fmt.Sprintf("injected %d", f.Status), c, nil, f.Status, func() { srv.InjectFault(f) },
 			"cxn_ABC123", "cnst_ABC123", "inq_ABC123", "org_ABC123")
 	}
 
@@ -642,7 +647,7 @@ func runPipeline(e *env, srv, limited *connecttest.Server) {
 			return tc.Connections.List(ctx, nil)
 		})
 	}
-	e.allOps("rate limited", tc, 429, nil, "cxn_ABC123", "cnst_ABC123", "inq_ABC123", "org_ABC123")
+	e.allOps("rate limited", tc, func() *connect.Client { return e.client(limited, throttled.APIKey) }, 429, nil, "cxn_ABC123", "cnst_ABC123", "inq_ABC123", "org_ABC123")
 }
 
 // runEventsAndObjects reads the events the scenario made, the objects its
