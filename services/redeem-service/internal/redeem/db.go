@@ -186,6 +186,9 @@ type queue interface {
 	start(ctx context.Context) error
 	stop(ctx context.Context) error
 	stopAndCancel(ctx context.Context) error
+	// stopped is closed once the client has stopped: no job runs any more
+	// and every outcome is written.
+	stopped() <-chan struct{}
 }
 
 type riverQueue[TTx any] struct{ c *river.Client[TTx] }
@@ -205,3 +208,4 @@ func (q *riverQueue[TTx]) insert(ctx context.Context, args river.JobArgs) error 
 func (q *riverQueue[TTx]) start(ctx context.Context) error         { return q.c.Start(ctx) }
 func (q *riverQueue[TTx]) stop(ctx context.Context) error          { return q.c.Stop(ctx) }
 func (q *riverQueue[TTx]) stopAndCancel(ctx context.Context) error { return q.c.StopAndCancel(ctx) }
+func (q *riverQueue[TTx]) stopped() <-chan struct{}                { return q.c.Stopped() }

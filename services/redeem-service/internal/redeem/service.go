@@ -176,8 +176,11 @@ func (s *Service) Stop(ctx context.Context) error {
 	var err error
 	if s.started.Swap(false) {
 		if err = s.q.stop(ctx); err != nil {
+			// Cancelled jobs end with an error, which River records as a
+			// retry; wait for that record before closing the database.
 			_ = s.q.stopAndCancel(context.Background())
 		}
+		<-s.q.stopped()
 	}
 	s.client.CloseIdleConnections()
 	s.b.close()
