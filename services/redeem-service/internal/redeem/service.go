@@ -143,7 +143,7 @@ func build(ctx context.Context, cfg Config, b *backend) (*Service, error) {
 		// takes it over after this (longer than the redeem job's timeout).
 		RescueStuckJobsAfter: 5 * time.Minute,
 		RetryPolicy:          cfg.RetryPolicy,
-		Logger:               cfg.Logger.With("component", "river"),
+		Logger:               slog.New(minLevel{cfg.Logger.Handler(), slog.LevelWarn}).With("component", "river"),
 		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(
 			river.PeriodicInterval(cfg.ReconcileInterval),
 			func() (river.JobArgs, *river.InsertOpts) { return reconcileArgs{}, nil },
@@ -232,3 +232,18 @@ func (s *Service) handleEvent(ctx context.Context, ev *connect.WebhookEvent) err
 	}
 	return nil
 }
+
+// minLevel keeps River's routine info logs (job counts every few seconds)
+// out of the service's log.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+func (h minLevel) WithAttrs(a []slog.Attr) slog.Handler {
+	return minLevel{h.Handler.WithAttrs(a), h.min}
+}
+func (h minLevel) WithGroup(n string) slog.Handler { return minLevel{h.Handler.WithGroup(n), h.min} }

@@ -163,10 +163,10 @@ func TestUnknownAndMalformedTokens(t *testing.T) {
 		f := newFixture(t, db)
 		r := f.start(t)
 
-		code, body := handOver(t, r, "cnst_doesnotexist")
+		code, _ := handOver(t, r, "cnst_doesnotexist")
 		require.Equal(t, http.StatusAccepted, code)
 		f.eventually(t, "rejected", func() bool { return stateOf(t, r, "cnst_doesnotexist").State == stateRejected })
-		code, body = call(t, http.MethodGet, r.web.URL+"/share-tokens/cnst_doesnotexist", "")
+		code, body := call(t, http.MethodGet, r.web.URL+"/share-tokens/cnst_doesnotexist", "")
 		assert.Equal(t, http.StatusUnprocessableEntity, code)
 		assert.Contains(t, body["last_error"], "404")
 

@@ -38,14 +38,6 @@ type tokenRow struct {
 	UpdatedAt       time.Time
 }
 
-func (r tokenRow) terminal() bool {
-	switch r.State {
-	case stateRedeemed, stateFailed, stateExpired, stateRejected:
-		return true
-	}
-	return false
-}
-
 // store is the service's durable state: tokens, and the webhook events it
 // has claimed. Every method is a single statement, safe for any number of
 // replicas at once.
