@@ -1,0 +1,110 @@
+package redeem
+
+import (
+	"context"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics are one replica's counters; Prometheus sums them over replicas.
+// Each token's outcome is counted by the one replica that recorded it.
+type metrics struct {
+	reg         *prometheus.Registry
+	redemptions *prometheus.CounterVec // by outcome
+	apiCalls    *prometheus.CounterVec // by status code ("error": no response)
+	webhooks    *prometheus.CounterVec // by status answered
+	reconciled  *prometheus.CounterVec // tokens looked at by reconciliation, by state
+}
+
+func newMetrics(st *store) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		redemptions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "redeem_redemptions_total",
+			Help: "Share tokens that reached a final state, by outcome (redeemed, failed, expired, rejected).",
+		}, []string{"outcome"}),
+		apiCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "redeem_persona_api_calls_total",
+			Help: "HTTP requests to Persona's API, retries included, by status code (429: rate limited; error: no response).",
+		}, []string{"code"}),
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "redeem_webhook_deliveries_total",
+			Help: "Webhook deliveries received, by the status answered (200 handled or duplicate, 401 bad signature, 409 in progress here, 500 failed: Persona retries).",
+		}, []string{"code"}),
+		reconciled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "redeem_reconciled_tokens_total",
+			Help: "Unfinished tokens looked at again by the reconciliation job, by their state then.",
+		}, []string{"state"}),
+	}
+	queued := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "redeem_jobs_queued",
+		Help: "River jobs waiting to run (available, scheduled or retryable), in the whole database; NaN if it cannot be read.",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		n, err := st.jobsQueued(ctx)
+		if err != nil {
+			return math.NaN()
+		}
+		return float64(n)
+	})
+	m.reg.MustRegister(m.redemptions, m.apiCalls, m.webhooks, m.reconciled, queued)
+	return m
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// countingTransport counts every request to Persona by its answer.
+type countingTransport struct {
+	next  http.RoundTripper
+	calls *prometheus.CounterVec
+}
+
+func (t countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(r)
+	if err != nil {
+		t.calls.WithLabelValues("error").Inc()
+		return resp, err
+	}
+	t.calls.WithLabelValues(strconv.Itoa(resp.StatusCode)).Inc()
+	return resp, nil
+}
+
+// statusRecorder remembers the status a handler answered.
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.code == 0 {
+		r.code = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if r.code == 0 {
+		r.code = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+// countDeliveries wraps the webhook handler to count its answers.
+func countDeliveries(h http.Handler, c *prometheus.CounterVec) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w}
+		h.ServeHTTP(rec, r)
+		if rec.code == 0 {
+			rec.code = http.StatusOK
+		}
+		c.WithLabelValues(strconv.Itoa(rec.code)).Inc()
+	})
+}

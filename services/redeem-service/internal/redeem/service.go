@@ -1,0 +1,249 @@
+// Package redeem is the redeem-service: the destination organization's side
+// of a Persona Connect share, run as any number of replicas over one
+// database. See the command's documentation and docs/operating.md.
+package redeem
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	connect "github.com/personaconnect/connect-go"
+)
+
+// Config is what a replica needs. Zero durations take the defaults given.
+type Config struct {
+	// DatabaseURL is a Postgres connection string (pgx syntax). Empty means
+	// the embedded SQLite database at SQLitePath.
+	DatabaseURL string
+	SQLitePath  string
+
+	APIKey  string
+	BaseURL string // empty: Persona's
+	// WebhookSecrets verify Persona-Signature (several during a rotation).
+	// Empty: no webhook route (hand-overs and reconciliation only).
+	WebhookSecrets []string
+
+	// ReconcileInterval is how often the reconciliation job runs (1m; at
+	// least 1s). ReconcileAfter is how long a token may stay unfinished
+	// before reconciliation reads it from Persona (2m).
+	ReconcileInterval time.Duration
+	ReconcileAfter    time.Duration
+	// PollInterval is how often a replica looks for jobs another process
+	// queued when no notification reached it (1s).
+	PollInterval time.Duration
+	// WebhookLease is how long a replica holds a webhook event it is
+	// handling before another may take a repeat of it (1m).
+	WebhookLease time.Duration
+	// RetryPolicy spaces River's retries of a failed job (nil: River's
+	// default, attempt⁴ seconds and jitter).
+	RetryPolicy river.ClientRetryPolicy
+	// Transport carries the requests to Persona (nil: http.DefaultTransport).
+	Transport http.RoundTripper
+
+	Logger         *slog.Logger // nil: discard
+	ClientOptions  []connect.ClientOption
+	WebhookOptions []connect.WebhookHandlerOption
+}
+
+func (c *Config) setDefaults() {
+	if c.ReconcileInterval <= 0 {
+		c.ReconcileInterval = time.Minute
+	}
+	c.ReconcileInterval = max(c.ReconcileInterval, time.Second)
+	if c.ReconcileAfter <= 0 {
+		c.ReconcileAfter = 2 * time.Minute
+	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = time.Second
+	}
+	if c.WebhookLease <= 0 {
+		c.WebhookLease = time.Minute
+	}
+	if c.Transport == nil {
+		c.Transport = http.DefaultTransport
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// eventRetention outlasts Persona's repeats of a webhook delivery (about
+// two days).
+const eventRetention = 72 * time.Hour
+
+// Service is one replica: its HTTP routes and its share of the job queue.
+type Service struct {
+	cfg     Config
+	b       *backend
+	st      *store
+	dedupe  *dbDeduper
+	q       queue
+	client  *connect.Client
+	log     *slog.Logger
+	metrics *metrics
+	mux     *http.ServeMux
+	started atomic.Bool
+}
+
+// New opens the database, runs the migrations (River's and the service's)
+// and builds the replica. Call Start to work jobs, Stop when done.
+func New(ctx context.Context, cfg Config) (*Service, error) {
+	cfg.setDefaults()
+	if cfg.APIKey == "" {
+		return nil, errors.New("APIKey is empty")
+	}
+	b, err := openBackend(ctx, cfg.DatabaseURL, cfg.SQLitePath)
+	if err != nil {
+		return nil, err
+	}
+	s, err := build(ctx, cfg, b)
+	if err != nil {
+		b.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func build(ctx context.Context, cfg Config, b *backend) (*Service, error) {
+	if err := b.migrate(ctx); err != nil {
+		return nil, err
+	}
+	st := &store{b: b, now: time.Now}
+	s := &Service{cfg: cfg, b: b, st: st, dedupe: &dbDeduper{st: st, lease: cfg.WebhookLease}, log: cfg.Logger, metrics: newMetrics(st)}
+
+	opts := []connect.ClientOption{
+		connect.WithUserAgent("redeem-service/" + connect.Version),
+		connect.WithHTTPClient(&http.Client{Transport: countingTransport{next: cfg.Transport, calls: s.metrics.apiCalls}}),
+	}
+	if cfg.BaseURL != "" {
+		opts = append(opts, connect.WithBaseURL(cfg.BaseURL))
+	}
+	client, err := connect.NewClient(cfg.APIKey, append(opts, cfg.ClientOptions...)...)
+	if err != nil {
+		return nil, fmt.Errorf("persona client: %w", err)
+	}
+	s.client = client
+
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &redeemWorker{s: s})
+	river.AddWorker(workers, &reconcileWorker{s: s})
+	s.q, err = b.newQueue(&river.Config{
+		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 10}},
+		Workers:           workers,
+		FetchPollInterval: cfg.PollInterval,
+		FetchCooldown:     min(cfg.PollInterval, 100*time.Millisecond),
+		// A replica killed mid-job leaves it running; another replica
+		// takes it over after this (longer than the redeem job's timeout).
+		RescueStuckJobsAfter: 5 * time.Minute,
+		RetryPolicy:          cfg.RetryPolicy,
+		Logger:               slog.New(minLevel{cfg.Logger.Handler(), slog.LevelWarn}).With("component", "river"),
+		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(
+			river.PeriodicInterval(cfg.ReconcileInterval),
+			func() (river.JobArgs, *river.InsertOpts) { return reconcileArgs{}, nil },
+			&river.PeriodicJobOpts{ID: "reconcile", RunOnStart: true},
+		)},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("river client: %w", err)
+	}
+	if err := s.routes(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Start begins working jobs. It returns once the queue runs; the work goes
+// on until Stop.
+func (s *Service) Start(ctx context.Context) error {
+	if err := s.q.start(context.WithoutCancel(ctx)); err != nil {
+		return err
+	}
+	s.started.Store(true)
+	return nil
+}
+
+// Stop stops taking jobs, lets the running ones finish until ctx ends,
+// cancels the rest (River retries them, here or on another replica), and
+// closes the database. It returns ctx's error if it had to cancel.
+func (s *Service) Stop(ctx context.Context) error {
+	var err error
+	if s.started.Swap(false) {
+		if err = s.q.stop(ctx); err != nil {
+			// Cancelled jobs end with an error, which River records as a
+			// retry; wait for that record before closing the database.
+			_ = s.q.stopAndCancel(context.Background())
+		}
+		<-s.q.stopped()
+	}
+	s.client.CloseIdleConnections()
+	s.b.close()
+	return err
+}
+
+// accept records the token and queues its redemption, and returns the row
+// as it stands. Only once both are durable may the caller be told yes.
+func (s *Service) accept(ctx context.Context, tokenID, via string) (tokenRow, error) {
+	row, err := s.st.record(ctx, tokenID, via)
+	if err != nil {
+		return tokenRow{}, err
+	}
+	if row.State == stateReceived {
+		if err := s.q.insert(ctx, redeemArgs{ShareTokenID: tokenID}); err != nil {
+			return tokenRow{}, err
+		}
+	}
+	return row, nil
+}
+
+// handleEvent is the webhook callback. inbound-created starts a redemption
+// as a hand-over does; inbound-redeemed finishes one. An error makes the
+// delivery answer 500 and releases the event's claim: Persona delivers it
+// again later.
+func (s *Service) handleEvent(ctx context.Context, ev *connect.WebhookEvent) error {
+	switch {
+	case ev.ShareToken == nil:
+		s.log.Info("webhook event ignored", "event_id", ev.ID, "event", ev.Name)
+	case ev.Name == connect.EventShareTokenInboundCreated:
+		if err := checkTokenID(ev.ShareToken.ID); err != nil {
+			s.log.Warn("webhook event with a malformed token id ignored", "event_id", ev.ID, "error", err)
+			break
+		}
+		if _, err := s.accept(ctx, ev.ShareToken.ID, "webhook"); err != nil {
+			return err
+		}
+	case ev.Name == connect.EventShareTokenInboundRedeemed:
+		if err := s.settle(ctx, ev.ShareToken, "webhook"); err != nil {
+			return err
+		}
+	default:
+		s.log.Info("webhook event ignored", "event_id", ev.ID, "event", ev.Name)
+	}
+	// The work above is durable and safe to repeat: if marking the event
+	// done fails, a repeat after the claim's lease only does it again.
+	if err := s.dedupe.Done(ctx, ev.ID); err != nil {
+		s.log.Warn("webhook event handled but not marked done", "event_id", ev.ID, "error", err)
+	}
+	return nil
+}
+
+// minLevel keeps River's routine info logs (job counts every few seconds)
+// out of the service's log.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+func (h minLevel) WithAttrs(a []slog.Attr) slog.Handler {
+	return minLevel{h.Handler.WithAttrs(a), h.min}
+}
+func (h minLevel) WithGroup(n string) slog.Handler { return minLevel{h.Handler.WithGroup(n), h.min} }
