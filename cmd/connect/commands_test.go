@@ -225,12 +225,13 @@ func quoteAll(words []string) []string {
 }
 
 // TestFishAndZshCompletion checks the fish script's completions and the zsh
-// script's syntax with the shells themselves; machines without them skip it.
+// script's syntax with the shells themselves. A machine without them skips
+// it, except in CI (CI=true), where that is a failure.
 func TestFishAndZshCompletion(t *testing.T) {
 	t.Run("fish", func(t *testing.T) {
 		fish, err := exec.LookPath("fish")
 		if err != nil {
-			t.Skip("fish is not installed")
+			requireInCI(t, "fish is not installed (.ci/run installs it)")
 		}
 		file := filepath.Join(t.TempDir(), "connect.fish")
 		require.NoError(t, os.WriteFile(file, []byte((*fixture)(nil).runEnv(t, nil, "", "completion", "fish").stdout), 0o600))
@@ -252,7 +253,7 @@ func TestFishAndZshCompletion(t *testing.T) {
 	t.Run("zsh", func(t *testing.T) {
 		zsh, err := exec.LookPath("zsh")
 		if err != nil {
-			t.Skip("zsh is not installed")
+			requireInCI(t, "zsh is not installed (.ci/run installs it)")
 		}
 		file := filepath.Join(t.TempDir(), "_connect")
 		require.NoError(t, os.WriteFile(file, []byte((*fixture)(nil).runEnv(t, nil, "", "completion", "zsh").stdout), 0o600))
@@ -262,4 +263,14 @@ func TestFishAndZshCompletion(t *testing.T) {
 		require.NoError(t, err, string(out))
 		assert.Contains(t, string(out), "_connect: function")
 	})
+}
+
+// requireInCI skips the test with reason, or fails it when CI=true: CI must
+// run every check.
+func requireInCI(t *testing.T, reason string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatal(reason)
+	}
+	t.Skip(reason)
 }
