@@ -28,7 +28,7 @@ func leafFlags(t *testing.T) map[string][]string {
 		fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
 		out[strings.Join(path, " ")] = names
 	})
-	require.Len(t, out, 16, "7 share-tokens, 5 connections, 2 webhooks leaves, completion and version")
+	require.Len(t, out, 21, "7 share-tokens, 5 connections, 2 events, 1 objects, 3 webhooks leaves, listen, completion and version")
 	return out
 }
 
@@ -46,7 +46,7 @@ func TestHelpForEveryCommand(t *testing.T) {
 		assert.Equal(t, 0, viaHelp.code, "connect help %s", path)
 		assert.Equal(t, res.stdout, viaHelp.stdout, "connect help %s", path)
 	}
-	for _, group := range []string{"share-tokens", "connections", "webhooks"} {
+	for _, group := range []string{"share-tokens", "connections", "events", "objects", "webhooks"} {
 		res := (*fixture)(nil).runEnv(t, nil, "", group, "-h")
 		assert.Equal(t, 0, res.code)
 		assert.Contains(t, res.stdout, "Usage:\n  connect "+group+" <command>")
