@@ -214,6 +214,11 @@ func TestBashCompletionCompletes(t *testing.T) {
 	assert.Equal(t, []string{"--poll"}, complete("connect", "share-tokens", "wait", "x", "--po"))
 	assert.Equal(t, []string{"zsh"}, complete("connect", "completion", "z"))
 	assert.Equal(t, []string{"--signature"}, complete("connect", "webhooks", "verify", "event.json", "--si"))
+	assert.Equal(t, []string{"events"}, complete("connect", "ev"))
+	assert.Equal(t, []string{"rotate-secret"}, complete("connect", "webhooks", "ro"))
+	assert.Equal(t, []string{"--forward-to"}, complete("connect", "listen", "--fo"))
+	assert.Equal(t, []string{"--show-secret"}, complete("connect", "webhooks", "rotate-secret", "wbh_1", "--sh"))
+	assert.Equal(t, []string{"transaction", "txn"}, complete("connect", "objects", "get", "t"))
 }
 
 func quoteAll(words []string) []string {
@@ -248,6 +253,9 @@ func TestFishAndZshCompletion(t *testing.T) {
 		assert.Equal(t, []string{"--map"}, complete("connect share-tokens redeem --m"))
 		assert.Equal(t, []string{"--destination-organization"}, complete("connect connections list --dest"))
 		assert.Equal(t, []string{"webhooks"}, complete("connect web"))
+		assert.Equal(t, []string{"transaction", "txn"}, complete("connect objects get t"))
+		assert.NotContains(t, complete("connect objects get inquiry "), "account", "the type is the first argument only")
+		assert.Equal(t, []string{"--forward-to"}, complete("connect listen --forw"))
 	})
 	t.Run("zsh", func(t *testing.T) {
 		zsh, err := exec.LookPath("zsh")
