@@ -24,7 +24,7 @@ type command struct {
 	// client from the session.
 	api bool
 	// timeout is the default --timeout of an api leaf; zero means
-	// defaultTimeout.
+	// defaultTimeout, noTimeout none.
 	timeout time.Duration
 	// choices, when set, are the values the first argument takes, for the
 	// completion scripts.
@@ -35,14 +35,17 @@ type command struct {
 // exit status (see exitStatus).
 type action func(ctx context.Context, s *session, args []string) error
 
-const defaultTimeout = time.Minute
+const (
+	defaultTimeout = time.Minute
+	noTimeout      = -1 // for commands that run until stopped
+)
 
 // commandTable is the whole command line. Each group's leaves live in the
 // group's own file; adding an operation is a leaf there and a line here.
 func commandTable() *command {
 	return &command{
 		name:    "connect",
-		summary: "Persona Connect from the terminal: share tokens, connections, webhook signatures",
+		summary: "Persona Connect from the terminal: share tokens, connections, events, objects, webhooks",
 		subs: []*command{
 			{
 				name:    "share-tokens",
@@ -61,10 +64,21 @@ func commandTable() *command {
 				},
 			},
 			{
-				name:    "webhooks",
-				summary: "sign and verify webhook payloads offline, to debug a receiver",
-				subs:    []*command{webhooksSign, webhooksVerify},
+				name:    "events",
+				summary: "list and read the organization's events",
+				subs:    []*command{eventsList, eventsGet},
 			},
+			{
+				name:    "objects",
+				summary: "read inquiries, accounts, transactions and verifications",
+				subs:    []*command{objectsGet},
+			},
+			{
+				name:    "webhooks",
+				summary: "rotate a webhook's secret; sign and verify payloads offline, to debug a receiver",
+				subs:    []*command{webhooksRotateSecret, webhooksSign, webhooksVerify},
+			},
+			listenCommand,
 			completionCommand,
 			versionCommand,
 		},

@@ -28,7 +28,7 @@ func leafFlags(t *testing.T) map[string][]string {
 		fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
 		out[strings.Join(path, " ")] = names
 	})
-	require.Len(t, out, 16, "7 share-tokens, 5 connections, 2 webhooks leaves, completion and version")
+	require.Len(t, out, 21, "7 share-tokens, 5 connections, 2 events, 1 objects, 3 webhooks leaves, listen, completion and version")
 	return out
 }
 
@@ -46,7 +46,7 @@ func TestHelpForEveryCommand(t *testing.T) {
 		assert.Equal(t, 0, viaHelp.code, "connect help %s", path)
 		assert.Equal(t, res.stdout, viaHelp.stdout, "connect help %s", path)
 	}
-	for _, group := range []string{"share-tokens", "connections", "webhooks"} {
+	for _, group := range []string{"share-tokens", "connections", "events", "objects", "webhooks"} {
 		res := (*fixture)(nil).runEnv(t, nil, "", group, "-h")
 		assert.Equal(t, 0, res.code)
 		assert.Contains(t, res.stdout, "Usage:\n  connect "+group+" <command>")
@@ -214,6 +214,11 @@ func TestBashCompletionCompletes(t *testing.T) {
 	assert.Equal(t, []string{"--poll"}, complete("connect", "share-tokens", "wait", "x", "--po"))
 	assert.Equal(t, []string{"zsh"}, complete("connect", "completion", "z"))
 	assert.Equal(t, []string{"--signature"}, complete("connect", "webhooks", "verify", "event.json", "--si"))
+	assert.Equal(t, []string{"events"}, complete("connect", "ev"))
+	assert.Equal(t, []string{"rotate-secret"}, complete("connect", "webhooks", "ro"))
+	assert.Equal(t, []string{"--forward-to"}, complete("connect", "listen", "--fo"))
+	assert.Equal(t, []string{"--show-secret"}, complete("connect", "webhooks", "rotate-secret", "wbh_1", "--sh"))
+	assert.Equal(t, []string{"transaction", "txn"}, complete("connect", "objects", "get", "t"))
 }
 
 func quoteAll(words []string) []string {
@@ -249,6 +254,9 @@ func TestFishAndZshCompletion(t *testing.T) {
 		assert.Equal(t, []string{"--map"}, complete("connect share-tokens redeem --m"))
 		assert.Equal(t, []string{"--destination-organization"}, complete("connect connections list --dest"))
 		assert.Equal(t, []string{"webhooks"}, complete("connect web"))
+		assert.Equal(t, []string{"transaction", "txn"}, complete("connect objects get t"))
+		assert.NotContains(t, complete("connect objects get inquiry "), "account", "the type is the first argument only")
+		assert.Equal(t, []string{"--forward-to"}, complete("connect listen --forw"))
 	})
 	t.Run("zsh", func(t *testing.T) {
 		zsh, err := exec.LookPath("zsh")

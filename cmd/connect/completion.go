@@ -114,6 +114,16 @@ func (n *completionNode) eachLeaf(visit func(path []string, leaf *completionNode
 	}
 }
 
+// eachNestedChoice visits the leaves inside groups whose first argument
+// has choices ("objects get" takes a type), with their "group leaf" path.
+func (n *completionNode) eachNestedChoice(visit func(path string, choices []string)) {
+	n.eachLeaf(func(path []string, leaf *completionNode) {
+		if len(path) == 2 && leaf.choices != nil {
+			visit(strings.Join(path, " "), leaf.choices)
+		}
+	})
+}
+
 func bashCompletion(w io.Writer, root *completionNode) error {
 	var b strings.Builder
 	b.WriteString(`# bash completion for connect, made by "connect completion bash".
@@ -133,6 +143,13 @@ _connect() {
 			fmt.Fprintf(&b, "            %s) words=%q ;;\n", g.name, strings.Join(g.choices, " "))
 		}
 	}
+	b.WriteString(`        esac
+    elif [[ $COMP_CWORD -eq 3 && $cur != -* ]]; then
+        case "${COMP_WORDS[1]} ${COMP_WORDS[2]}" in
+`)
+	root.eachNestedChoice(func(path string, choices []string) {
+		fmt.Fprintf(&b, "            %q) words=%q ;;\n", path, strings.Join(choices, " "))
+	})
 	b.WriteString(`        esac
     fi
     if [[ -z $words || $cur == -* ]]; then
@@ -177,6 +194,14 @@ _connect() {
 			fmt.Fprintf(&b, "            %s) compadd -- %s; return ;;\n", g.name, strings.Join(g.choices, " "))
 		}
 	}
+	b.WriteString(`        esac
+    fi
+    if (( CURRENT == 4 )) && [[ ${words[CURRENT]} != -* ]]; then
+        case "${words[2]} ${words[3]}" in
+`)
+	root.eachNestedChoice(func(path string, choices []string) {
+		fmt.Fprintf(&b, "            %s) compadd -- %s; return ;;\n", shellQuote(path), strings.Join(choices, " "))
+	})
 	b.WriteString(`        esac
     fi
     case "${words[2]} ${words[3]}" in
@@ -228,6 +253,12 @@ func fishCompletion(w io.Writer, root *completionNode) error {
 			fmt.Fprintf(&b, "complete -c connect -n %s -a %s\n", shellQuote(cond), shellQuote(strings.Join(g.choices, " ")))
 		}
 	}
+	root.eachNestedChoice(func(path string, choices []string) {
+		group, leaf, _ := strings.Cut(path, " ")
+		cond := "__fish_seen_subcommand_from " + group + "; and __fish_seen_subcommand_from " + leaf +
+			"; and test (count (commandline -opc)) -eq 3"
+		fmt.Fprintf(&b, "complete -c connect -n %s -a %s\n", shellQuote(cond), shellQuote(strings.Join(choices, " ")))
+	})
 	root.eachLeaf(func(path []string, leaf *completionNode) {
 		cond := "__fish_seen_subcommand_from " + path[0]
 		if len(path) == 2 {

@@ -1,7 +1,8 @@
 // Command connect is the command line for Persona Connect: it creates,
 // inspects, redeems, expires and waits for share tokens, manages
-// connections, and signs and verifies webhook payloads offline, for
-// operators and for debugging a webhook receiver. It is built on the
+// connections, reads events and objects, rotates webhook secrets, forwards
+// events to a local webhook receiver, and signs and verifies webhook
+// payloads offline, for operators and for debugging a webhook receiver. It is built on the
 // connect SDK and behaves like it: retries, idempotency keys, rate limits
 // and the checks on input are the SDK's.
 //
@@ -35,6 +36,11 @@
 //	connect connections create --destination-organization <id>
 //	connect connections get|deactivate|reactivate <id>
 //	connect connections list [--status s] [--destination-organization <id>] [--page-size n] [--after c] [--all]
+//	connect events list [--name n ...] [--object <id> ...] [--id <id> ...] [--page-size n] [--after c] [--all]
+//	connect events get <id>
+//	connect objects get <type> <id>                 type: inquiry, account, transaction|txn, verification[/…]
+//	connect webhooks rotate-secret <id> [--old-secret-expires-in 1h] [--show-secret]
+//	connect listen --forward-to <url> [--events n,...] [--secret S] [--poll 5s] [--since 1h]
 //	connect webhooks sign [<payload-file>|-] [--secret-file PATH] [--time T]
 //	connect webhooks verify [<payload-file>|-] --signature <header> [--secret-file PATH ...] [--ignore-age]
 //	connect completion bash|zsh|fish
@@ -49,10 +55,10 @@
 //	                    Request-Id, duration) to stderr
 //	--api-key-file PATH read the key from a file
 //	--timeout D         give up after D, retries and waits included
-//	                    (default 1m; 10m for wait)
+//	                    (default 1m; 10m for wait; no limit for listen)
 //
-// The commands that POST (create, redeem, expire, deactivate, reactivate)
-// take --idempotency-key. Without it each run sends a random key, the same
+// The commands that POST (create, redeem, expire, deactivate, reactivate,
+// rotate-secret) take --idempotency-key. Without it each run sends a random key, the same
 // on the SDK's retries within the run; give one to make a repeated run
 // safe, and use a new one after a refusal (a 4xx other than 408, 409 and
 // 429), since Persona replays its answer to a key for 24 hours.
@@ -78,11 +84,20 @@
 // "related"}, where each attribute and field is {"visibility", "value"}. A
 // connection: {"id", "status", "source-organization-id",
 // "destination-organization-id", "creator", "created-at", "updated-at"}.
+// An event: {"id", "name", "created-at", "object", "payload"}, the payload
+// as the API returned it. An object: {"type", "id", "status",
+// "attributes"}, the attributes as received. A webhook after
+// rotate-secret: {"id", "status", "url", "name", "enabled-events",
+// "api-version", "created-at", "current-secret", "secrets",
+// "secrets-hidden"}, each secret {"value", "expires-at"}. listen --json
+// prints one line per event once its forwarding is over: {"event-id",
+// "event-name", "created-at", "delivered", "status", "attempts", "error"}.
 // Keys may be added in later versions; none is renamed.
 //
 // # Exit status
 //
-//	0  success (wait: the token reached a final status, whichever it is)
+//	0  success (wait: the token reached a final status, whichever it is;
+//	   listen: stopped by Ctrl-C or --timeout)
 //	1  the API answered with an error (its status and Request-Id are on
 //	   stderr), the network failed, --timeout ran out, or a webhook
 //	   signature did not verify
@@ -109,8 +124,40 @@
 //
 //	tok=$(connect share-tokens create --connection "$cxn" --source "$inq" --json | jq -r .id)
 //
+// The destination then reads the copy the redemption made, by the type and
+// id the token's destination shows:
+//
+//	PERSONA_API_KEY=$DESTINATION_KEY connect objects get inquiry inq_…
+//
 // To try it all without Persona, run "go run ./cmd/connect-fake" in the SDK's
 // repository and export the PERSONA_BASE_URL and keys it prints.
+//
+// # Events
+//
+// events list shows what happened in the organization, newest first, as
+// webhooks would have delivered it; events get shows one with its payload.
+// The filters repeat or take commas: an event matches any of the values.
+//
+//	connect events list --name connect/share-token.inbound-created --object cnst_…
+//	connect events get evt_…
+//
+// listen brings those events to a webhook receiver that Persona cannot
+// reach, such as one on a laptop behind NAT. It reads GET /events every
+// --poll interval and POSTs each event that is new since it started
+// (--since also replays earlier ones), oldest first, to --forward-to: the
+// body is {"data": <event>}, exactly the shape of a webhook delivery,
+// signed in Persona-Signature with a secret that listen makes and prints at
+// start, with Persona-Webhook-Attempts-Made and -Attempts-Left. Give that
+// secret to the receiver, and its own verification (NewWebhookHandler,
+// ParseWebhookEvent) runs unchanged. The secret is local: it signs only
+// these forwards, so printing it reveals nothing of Persona's; a secret
+// given with --secret is not printed. A receiver that does not answer 2xx
+// is tried 3 more times (after 1s, 2s and 4s), then the event is reported
+// and skipped. Each forward is logged on stderr with the receiver's answer.
+// A failed read of the events is retried at twice the interval each time,
+// up to a minute; a refused key ends listen with status 1.
+//
+//	connect listen --forward-to http://localhost:8000/webhooks/persona --events inquiry.completed
 //
 // # Webhooks
 //
@@ -121,6 +168,16 @@
 //	curl -H "Persona-Signature: $(connect webhooks sign event.json)" \
 //	     -H 'Content-Type: application/json' --data-binary @event.json \
 //	     http://localhost:8000/webhooks/persona
+//
+// webhooks rotate-secret gives a webhook a new signing secret; the old one
+// stays valid for --old-secret-expires-in, so that receivers can be given
+// both meanwhile. Its output hides the secrets unless --show-secret is
+// given, in the readable form and in --json (values null, "secrets-hidden":
+// true): terminals, CI logs and screen shares keep what they print, and a
+// secret that was seen there has to be rotated again. Each run makes a new
+// secret, so decide before running; to send it straight to a secret store:
+//
+//	connect webhooks rotate-secret wbh_… --show-secret --json | jq -r '."current-secret"'
 //
 // webhooks verify checks a captured body and header as a receiver would,
 // with several secrets during a rotation, and prints "ok" or the reason

@@ -42,7 +42,13 @@ type fixture struct {
 
 func newFixture(t *testing.T, opts ...connecttest.Option) *fixture {
 	t.Helper()
-	clock := connecttest.NewClock(start)
+	return newFixtureAt(t, start, opts...)
+}
+
+// newFixtureAt is newFixture with the fake's clock starting at at.
+func newFixtureAt(t *testing.T, at time.Time, opts ...connecttest.Option) *fixture {
+	t.Helper()
+	clock := connecttest.NewClock(at)
 	opts = append([]connecttest.Option{
 		connecttest.WithClock(clock),
 		connecttest.WithRedeemDelay(5 * time.Second),

@@ -355,3 +355,112 @@ func pageItems[T any](s *session, page *connect.Page[T], path string) iter.Seq2[
 		}
 	}
 }
+
+// An event: its payload is printed as received, with kebab-case keys.
+type eventJSON struct {
+	ID        string          `json:"id"`
+	Name      string          `json:"name"`
+	CreatedAt *string         `json:"created-at"`
+	Object    *refJSON        `json:"object"`
+	Payload   json.RawMessage `json:"payload"`
+}
+
+func eventOutput(ev *connect.Event) eventJSON {
+	payload := ev.Payload
+	if len(payload) == 0 {
+		payload = json.RawMessage("null")
+	}
+	return eventJSON{ID: ev.ID, Name: ev.Name, CreatedAt: jsonTime(&ev.CreatedAt), Object: refOutput(ev.Object), Payload: payload}
+}
+
+func eventSummary(ev *connect.Event) []field {
+	fields := []field{
+		{"id", ev.ID},
+		{"name", ev.Name},
+		{"created-at", humanTime(&ev.CreatedAt)},
+		{"object", refText(ev.Object, true)},
+	}
+	if t := ev.ShareToken; t != nil {
+		fields = append(fields, field{"share-token-status", string(t.Status)})
+	}
+	return fields
+}
+
+var eventTable = table[connect.Event]{
+	columns: []string{"ID", "NAME", "OBJECT", "CREATED"},
+	row: func(ev *connect.Event) []string {
+		return []string{ev.ID, ev.Name, refText(ev.Object, false), humanTime(&ev.CreatedAt)}
+	},
+	json: func(ev *connect.Event) any { return eventOutput(ev) },
+}
+
+// An object: what every kind has, and its attributes as received.
+type objectJSON struct {
+	Type       string                     `json:"type"`
+	ID         string                     `json:"id"`
+	Status     *string                    `json:"status"`
+	Attributes map[string]json.RawMessage `json:"attributes"`
+}
+
+func objectOutput(o *connect.Object) objectJSON {
+	attrs := o.Attributes
+	if attrs == nil {
+		attrs = map[string]json.RawMessage{}
+	}
+	return objectJSON{Type: o.Type, ID: o.ID, Status: nonEmpty(o.Status), Attributes: attrs}
+}
+
+// A webhook after a rotation. The secrets' values are null unless
+// --show-secret was given; secrets-hidden says which.
+type webhookJSON struct {
+	ID            string              `json:"id"`
+	Status        string              `json:"status"`
+	URL           string              `json:"url"`
+	Name          *string             `json:"name"`
+	EnabledEvents []string            `json:"enabled-events"`
+	APIVersion    *string             `json:"api-version"`
+	CreatedAt     *string             `json:"created-at"`
+	CurrentSecret *string             `json:"current-secret"`
+	Secrets       []webhookSecretJSON `json:"secrets"`
+	SecretsHidden bool                `json:"secrets-hidden"`
+}
+
+type webhookSecretJSON struct {
+	Value     *string `json:"value"`
+	ExpiresAt *string `json:"expires-at"`
+}
+
+func webhookOutput(w *connect.Webhook, show bool) webhookJSON {
+	reveal := func(v string) *string {
+		if !show {
+			return nil
+		}
+		return nonEmpty(v)
+	}
+	out := webhookJSON{
+		ID: w.ID, Status: w.Status, URL: w.URL, Name: nonEmpty(w.Name),
+		EnabledEvents: w.EnabledEvents, APIVersion: nonEmpty(w.APIVersion),
+		CreatedAt: jsonTime(&w.CreatedAt), CurrentSecret: reveal(w.CurrentSecret()),
+		Secrets: []webhookSecretJSON{}, SecretsHidden: !show,
+	}
+	if out.EnabledEvents == nil {
+		out.EnabledEvents = []string{}
+	}
+	for _, sec := range w.Secrets {
+		out.Secrets = append(out.Secrets, webhookSecretJSON{Value: reveal(sec.Value), ExpiresAt: jsonTime(sec.ExpiresAt)})
+	}
+	return out
+}
+
+// indentJSON renders raw JSON indented under prefix, or as received when
+// it is not valid JSON.
+func indentJSON(raw json.RawMessage, prefix string) string {
+	if len(raw) == 0 {
+		return prefix + "null"
+	}
+	var b bytes.Buffer
+	if err := json.Indent(&b, raw, prefix, "  "); err != nil {
+		return prefix + string(raw)
+	}
+	return prefix + b.String()
+}

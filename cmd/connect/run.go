@@ -32,6 +32,9 @@ type session struct {
 	// now and sleep are the clock; tests replace them with the fake's.
 	now   func() time.Time
 	sleep func(context.Context, time.Duration) error
+	// clientOptions are added to every client's options; tests use them
+	// to turn the SDK's retries, which wait on the wall clock, off.
+	clientOptions []connect.ClientOption
 
 	// Common flags of api leaves.
 	json       bool
@@ -165,8 +168,11 @@ func commandLine(path []string) string {
 // apiFlags defines the flags every api leaf shares.
 func (s *session) apiFlags(fs *flag.FlagSet, cmd *command) {
 	timeout := cmd.timeout
-	if timeout == 0 {
+	switch {
+	case timeout == 0:
 		timeout = defaultTimeout
+	case timeout < 0:
+		timeout = 0 // noTimeout
 	}
 	fs.BoolVar(&s.json, "json", false, "print the result as JSON (one object per line for lists)")
 	fs.BoolVar(&s.debug, "debug", false, "log each HTTP attempt to stderr (the API key is never logged)")
@@ -189,6 +195,7 @@ func (s *session) client() (*connect.Client, error) {
 		h := slog.NewTextHandler(s.stderr, &slog.HandlerOptions{Level: slog.LevelDebug})
 		opts = append(opts, connect.WithLogger(slog.New(h)))
 	}
+	opts = append(opts, s.clientOptions...)
 	c, err := connect.NewClient(key, opts...)
 	var v *connect.ValidationError
 	if errors.As(err, &v) {

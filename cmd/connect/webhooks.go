@@ -213,3 +213,74 @@ func (f *stringsFlag) Set(v string) error {
 	*f = append(*f, v)
 	return nil
 }
+
+var webhooksRotateSecret = &command{
+	name:    "rotate-secret",
+	args:    "<webhook-id>",
+	summary: "give a webhook a new signing secret, keeping the old one valid for a while",
+	help: `Deliveries are signed with every valid secret, so receivers keep working
+while they are given the new one: pass both to NewWebhookHandler until
+--old-secret-expires-in runs out (Persona's default when not given).
+
+The new secret is printed only with --show-secret; without it the secrets
+are hidden, in the readable form and in --json (values null,
+"secrets-hidden": true). Terminals, CI logs, screen shares and shell
+scrollback keep what is printed, and a secret seen there has to be rotated
+again. Each run makes a new secret, so decide before running: read it
+later from Persona's Dashboard, or send it straight where it belongs:
+
+  connect webhooks rotate-secret wbh_… --show-secret --json | jq -r '."current-secret"' > secret`,
+	api: true,
+	setup: func(fs *flag.FlagSet) action {
+		var p connect.WebhookRotateSecretParams
+		fs.DurationVar(&p.OldSecretExpiresIn, "old-secret-expires-in", 0, "keep the old secret valid for this `duration`, whole seconds, such as 1h (default Persona's)")
+		show := fs.Bool("show-secret", false, "print the secrets' values (they are hidden otherwise, since terminals are logged)")
+		key := idempotencyFlag(fs)
+		return func(ctx context.Context, s *session, args []string) error {
+			if err := wantArgs(args, "<webhook-id>"); err != nil {
+				return err
+			}
+			return s.withClient(func(c *connect.Client) error {
+				w, err := c.Webhooks.RotateSecret(ctx, args[0], &p, idempotency(*key)...)
+				if err != nil {
+					return err
+				}
+				if s.json {
+					return printJSON(s.stdout, webhookOutput(w, *show))
+				}
+				if err := printSummary(s.stdout, webhookSummary(w, *show)); err != nil {
+					return err
+				}
+				if !*show {
+					fmt.Fprintln(s.stderr, "note: the secrets are hidden; --show-secret prints them (each run rotates again)")
+				}
+				return nil
+			})
+		}
+	},
+}
+
+// webhookSummary shows the webhook and its secrets, newest first; their
+// values only when show is set.
+func webhookSummary(w *connect.Webhook, show bool) []field {
+	fields := []field{
+		{"id", w.ID},
+		{"status", w.Status},
+		{"url", w.URL},
+		{"enabled-events", orDash(strings.Join(w.EnabledEvents, ","))},
+		{"api-version", orDash(w.APIVersion)},
+		{"created-at", humanTime(&w.CreatedAt)},
+	}
+	for _, sec := range w.Secrets {
+		value := "(hidden)"
+		if show {
+			value = sec.Value
+		}
+		when := "current"
+		if sec.ExpiresAt != nil {
+			when = "expires " + humanTime(sec.ExpiresAt)
+		}
+		fields = append(fields, field{"secret", value + "  " + when})
+	}
+	return fields
+}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	connect "github.com/personaconnect/connect-go"
+	"github.com/personaconnect/connect-go/connecttest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -127,4 +128,77 @@ func TestWebhooksVerify(t *testing.T) {
 		webhookRun(t, nil, payload, "webhooks", "verify", "--signature", "t=1,v1=00"),
 		webhookRun(t, env, payload, "webhooks", "verify", "--signature", "t=1,v1=00"),
 	)
+}
+
+func TestWebhooksRotateSecretHidesSecretsUnlessAsked(t *testing.T) {
+	f := newFixture(t)
+	const original = "wbhsec_original_secret_value"
+	hook, err := f.srv.RegisterWebhook(f.acme, "http://127.0.0.1:9/hooks/persona", connecttest.WithWebhookSecret(original))
+	require.NoError(t, err)
+
+	hidden := f.run(t, f.acme, "webhooks", "rotate-secret", hook.ID, "--old-secret-expires-in", "1h", "--idempotency-key", "rotate-1")
+	require.Equal(t, 0, hidden.code, hidden.stderr)
+	golden(t, "webhooks-rotate-secret", hidden)
+	afterFirst, ok := f.srv.Webhook(hook.ID)
+	require.True(t, ok)
+	require.Len(t, afterFirst.Secrets, 2, "the new secret and the old one, valid for an hour")
+	for _, sec := range afterFirst.Secrets {
+		assertNoSecret(t, hidden, sec.Value)
+	}
+	assert.Contains(t, string(f.srv.Requests()[0].Body), `"expires-in-seconds":3600`)
+	assert.Equal(t, "rotate-1", f.srv.Requests()[0].Header.Get("Idempotency-Key"))
+
+	f.clock.Advance(time.Minute)
+	hiddenJSON := f.run(t, f.acme, "webhooks", "rotate-secret", hook.ID, "--json")
+	require.Equal(t, 0, hiddenJSON.code, hiddenJSON.stderr)
+	now, _ := f.srv.Webhook(hook.ID)
+	for _, sec := range now.Secrets {
+		assertNoSecret(t, hiddenJSON, sec.Value)
+	}
+	got := decodeJSON(t, hiddenJSON.stdout)
+	assert.Equal(t, true, got["secrets-hidden"])
+	assert.Contains(t, got, "current-secret")
+	assert.Nil(t, got["current-secret"])
+	secrets := got["secrets"].([]any)
+	require.Len(t, secrets, 3)
+	for _, s := range secrets {
+		assert.Nil(t, s.(map[string]any)["value"], "a hidden value is null, never a placeholder a script could use")
+	}
+	assert.Nil(t, secrets[0].(map[string]any)["expires-at"], "the current secret comes first")
+
+	f.clock.Advance(time.Minute)
+	shown := f.run(t, f.acme, "webhooks", "rotate-secret", hook.ID, "--show-secret", "--json")
+	require.Equal(t, 0, shown.code, shown.stderr)
+	latest, _ := f.srv.Webhook(hook.ID)
+	got = decodeJSON(t, shown.stdout)
+	assert.Equal(t, false, got["secrets-hidden"])
+	assert.Equal(t, latest.Secret, got["current-secret"])
+	assert.Equal(t, latest.Secret, got["secrets"].([]any)[0].(map[string]any)["value"])
+	assert.NotContains(t, shown.stderr, latest.Secret, "stderr never holds a secret")
+
+	text := f.run(t, f.acme, "webhooks", "rotate-secret", hook.ID, "--show-secret", "--old-secret-expires-in", "0s")
+	require.Equal(t, 0, text.code, text.stderr)
+	final, _ := f.srv.Webhook(hook.ID)
+	assert.Contains(t, text.stdout, final.Secret+"  current")
+	assert.Empty(t, text.stderr)
+}
+
+func TestWebhooksRotateSecretErrors(t *testing.T) {
+	f := newFixture(t)
+	hook, err := f.srv.RegisterWebhook(f.bank, "http://127.0.0.1:9/hooks")
+	require.NoError(t, err)
+	for _, args := range [][]string{
+		{"webhooks", "rotate-secret"},
+		{"webhooks", "rotate-secret", "bad id"},
+		{"webhooks", "rotate-secret", hook.ID, "--old-secret-expires-in", "1500ms"},
+	} {
+		res := f.run(t, f.acme, args...)
+		assert.Equal(t, 2, res.code, "%v: %s", args, res.stderr)
+	}
+	assert.Empty(t, f.srv.Requests())
+	other := f.run(t, f.acme, "webhooks", "rotate-secret", hook.ID)
+	assert.Equal(t, 1, other.code, "another organization's webhook is not found")
+	assert.Contains(t, other.stderr, "status 404")
+	unchanged, _ := f.srv.Webhook(hook.ID)
+	assert.Equal(t, hook.Secret, unchanged.Secret)
 }
