@@ -7,8 +7,11 @@ import (
 )
 
 // WebhookDeduper remembers which events a webhook handler has handled, so
-// that repeated deliveries (Persona retries until it sees a 2xx, and may
-// deliver twice anyway) are handled once.
+// that repeated deliveries (Persona retries until it sees 200, 201, 202 or
+// 204, and may deliver twice anyway) are handled once. [NewWebhookHandler]
+// uses a [NewMemoryDeduper] unless [WithWebhookDeduper] gives one, typically
+// backed by a database shared by every replica: Claim is then an insert that
+// fails when the id is there, and Release a delete.
 type WebhookDeduper interface {
 	// Claim marks eventID as being handled. It returns false when the event
 	// was already claimed, by this process or (for a shared store) another.
@@ -21,10 +24,10 @@ type WebhookDeduper interface {
 // defaultDedupeTTL outlasts Persona's retries of a delivery (about two days).
 const defaultDedupeTTL = 72 * time.Hour
 
-// NewMemoryDeduper returns a WebhookDeduper for one process that remembers
+// NewMemoryDeduper returns a [WebhookDeduper] for one process that remembers
 // an event id for ttl (Persona retries a delivery for about two days, so
 // three days is a sound choice). A ttl of zero or less, which would remember
-// nothing, returns a *ValidationError.
+// nothing, returns a [*ValidationError].
 func NewMemoryDeduper(ttl time.Duration) (WebhookDeduper, error) {
 	if ttl <= 0 {
 		return nil, &ValidationError{Field: "ttl", Reason: "must be positive, got " + ttl.String()}

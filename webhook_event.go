@@ -10,7 +10,8 @@ import (
 )
 
 // The Connect webhook events. Persona sends the outbound ones to the source
-// and the inbound ones to the destination.
+// and the inbound ones to the destination; the payload is the share token as
+// that side sees it, decoded in [Event.ShareToken].
 const (
 	// EventShareTokenInboundCreated tells a destination that a token was
 	// created for it; it can redeem at once.
@@ -26,8 +27,8 @@ const (
 )
 
 // Inquiry events, which the Events API and webhooks carry besides Connect's.
-// Their payload's data is the inquiry: Event.Object names it, and
-// Event.Payload holds its attributes. A source typically shares an inquiry
+// Their payload's data is the inquiry: [Event.Object] names it, and
+// [Event.Payload] holds its attributes. A source typically shares an inquiry
 // when it is completed.
 const (
 	// EventInquiryCompleted tells that an inquiry was completed by its
@@ -38,8 +39,9 @@ const (
 	EventInquiryApproved = "inquiry.approved"
 )
 
-// WebhookEvent is one verified webhook delivery: the event, and what the
-// delivery's headers said about it.
+// WebhookEvent is one verified webhook delivery: the [Event], and what the
+// delivery's headers said about it ([WebhookDelivery]). [NewWebhookHandler]
+// passes one to its func; [ParseWebhookEvent] returns one.
 type WebhookEvent struct {
 	Event
 	// Delivery describes this delivery attempt; it is zero outside a
@@ -84,9 +86,9 @@ func headerCount(h http.Header, name string) int {
 	return n
 }
 
-// ParseWebhookEvent verifies a delivery as VerifyWebhookSignature does and
+// ParseWebhookEvent verifies a delivery as [VerifyWebhookSignature] does and
 // decodes it. Event names it does not know are returned, not refused; for
-// connect/share-token.* events ShareToken is set.
+// connect/share-token.* events [Event.ShareToken] is set.
 //
 // Persona writes each webhook's body in the key inflection chosen in that
 // webhook's settings (kebab-case, camelCase or snake_case). All three decode
@@ -94,8 +96,8 @@ func headerCount(h http.Header, name string) int {
 // object key is rewritten ("createdAt" and "created_at" become
 // "created-at") except the keys inside a "fields" object, which Persona does
 // not inflect and which are field names as the organization defined them.
-// Values are never rewritten. Delivery is zero: only the handler sees the
-// delivery headers.
+// Values are never rewritten. Delivery is zero: only the handler
+// ([NewWebhookHandler]) sees the delivery headers.
 func ParseWebhookEvent(payload []byte, header string, secrets []string, opts ...WebhookOption) (*WebhookEvent, error) {
 	v, err := newWebhookVerifier(opts)
 	if err != nil {

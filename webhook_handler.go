@@ -8,7 +8,8 @@ import (
 	"sync"
 )
 
-// DefaultWebhookMaxBodySize caps the body NewWebhookHandler reads.
+// DefaultWebhookMaxBodySize caps the body [NewWebhookHandler] reads, unless
+// [WithWebhookMaxBodySize] sets another cap.
 const DefaultWebhookMaxBodySize = 10 << 20
 
 // webhookHandlerConfig is what the WebhookHandlerOptions set.
@@ -18,13 +19,13 @@ type webhookHandlerConfig struct {
 	deduper     WebhookDeduper
 }
 
-// NewWebhookHandler returns the http.Handler for a service's webhook route.
+// NewWebhookHandler returns the [http.Handler] for a service's webhook route.
 // It accepts POST only (405 otherwise). It checks the Persona-Signature
 // header before reading the body: 400 when it is missing, 401 when it is
 // malformed or none of its timestamps is within the tolerance. It then
 // reads the body through a cap (413 past it), verifies the signature (401
 // when wrong, without saying which secret failed), decodes the event as
-// ParseWebhookEvent does (400 when malformed) and fills its Delivery from
+// [ParseWebhookEvent] does (400 when malformed) and fills its Delivery from
 // the delivery headers. It drops repeated event ids (200 without calling
 // handle; 409, so that Persona retries, while the first delivery is still
 // being handled in this process), and calls handle with the event.
@@ -33,11 +34,11 @@ type webhookHandlerConfig struct {
 // Persona delivers the event again later (a panic propagates, and the event
 // is still released for that later delivery). Persona waits 5 seconds for
 // the answer: handle should hand long work to a queue. Deliveries repeat and
-// arrive out of order; order by WebhookEvent.CreatedAt if it matters.
+// arrive out of order; order by [Event.CreatedAt] if it matters.
 //
 // Configuration is checked here, not per request: a nil handle, secrets
 // without a non-empty secret, or an invalid option returns a
-// *ValidationError (matching ErrInvalidParams) naming it, and no handler.
+// [*ValidationError] (matching [ErrInvalidParams]) naming it, and no handler.
 // Empty secrets are dropped; secrets is copied.
 func NewWebhookHandler(secrets []string, handle func(context.Context, *WebhookEvent) error, opts ...WebhookHandlerOption) (http.Handler, error) {
 	if handle == nil {

@@ -6,17 +6,18 @@ import (
 )
 
 // A WebhookOption adjusts how a webhook's signature is verified. It applies
-// to VerifyWebhookSignature, ParseWebhookEvent and NewWebhookHandler. The
-// options are WithWebhookTolerance and WithWebhookClock.
+// to [VerifyWebhookSignature], [ParseWebhookEvent] and [NewWebhookHandler].
+// The options are [WithWebhookTolerance] and [WithWebhookClock].
 type WebhookOption interface {
 	WebhookHandlerOption
 	applyToVerifier(*webhookVerifier) error
 }
 
-// A WebhookHandlerOption adjusts the handler NewWebhookHandler builds. Every
-// WebhookOption is one; WithWebhookMaxBodySize and WithWebhookDeduper apply
-// to the handler only, so the compiler refuses them where nothing would use
-// them (VerifyWebhookSignature, ParseWebhookEvent).
+// A WebhookHandlerOption adjusts the handler [NewWebhookHandler] builds.
+// Every [WebhookOption] is one; [WithWebhookMaxBodySize] and
+// [WithWebhookDeduper] apply to the handler only, so the compiler refuses them
+// where nothing would use them ([VerifyWebhookSignature],
+// [ParseWebhookEvent]).
 type WebhookHandlerOption interface {
 	applyToHandler(*webhookHandlerConfig) error
 }
@@ -35,9 +36,9 @@ type handlerOption func(*webhookHandlerConfig) error
 func (o handlerOption) applyToHandler(c *webhookHandlerConfig) error { return o(c) }
 
 // WithWebhookTolerance sets how far a signature's timestamp may be from now,
-// in either direction (default DefaultWebhookTolerance, 5 minutes). A
-// tolerance of zero or less is refused: NewWebhookHandler returns an error,
-// and VerifyWebhookSignature and ParseWebhookEvent return one for every
+// in either direction (default [DefaultWebhookTolerance], 5 minutes). A
+// tolerance of zero or less is refused: [NewWebhookHandler] returns an error,
+// and [VerifyWebhookSignature] and [ParseWebhookEvent] return one for every
 // delivery, accepting none.
 func WithWebhookTolerance(d time.Duration) WebhookOption {
 	return verifierOption(func(v *webhookVerifier) error {
@@ -49,8 +50,10 @@ func WithWebhookTolerance(d time.Duration) WebhookOption {
 	})
 }
 
-// WithWebhookClock replaces time.Now for the tolerance check, for tests. A
-// nil clock is refused as WithWebhookTolerance(0) is.
+// WithWebhookClock replaces [time.Now] for the tolerance check, for tests. A
+// nil clock is refused as WithWebhookTolerance(0) is. A receiver of
+// connecttest's deliveries on a manual clock verifies with
+// WithWebhookClock(srv.Clock().Now), since the fake signs on its own clock.
 func WithWebhookClock(now func() time.Time) WebhookOption {
 	return verifierOption(func(v *webhookVerifier) error {
 		if now == nil {
@@ -61,8 +64,8 @@ func WithWebhookClock(now func() time.Time) WebhookOption {
 	})
 }
 
-// WithWebhookMaxBodySize caps the body NewWebhookHandler reads (default
-// DefaultWebhookMaxBodySize, 10 MiB); a longer one is answered 413. Zero or
+// WithWebhookMaxBodySize caps the body [NewWebhookHandler] reads (default
+// [DefaultWebhookMaxBodySize], 10 MiB); a longer one is answered 413. Zero or
 // less makes NewWebhookHandler return an error.
 func WithWebhookMaxBodySize(n int64) WebhookHandlerOption {
 	return handlerOption(func(c *webhookHandlerConfig) error {
@@ -74,9 +77,9 @@ func WithWebhookMaxBodySize(n int64) WebhookHandlerOption {
 	})
 }
 
-// WithWebhookDeduper makes NewWebhookHandler drop repeated deliveries with
+// WithWebhookDeduper makes [NewWebhookHandler] drop repeated deliveries with
 // d, typically backed by the service's own database. Without it the handler
-// uses a NewMemoryDeduper of 72 hours, which only sees one process's
+// uses a [NewMemoryDeduper] of 72 hours, which only sees one process's
 // deliveries. A nil d makes NewWebhookHandler return an error.
 func WithWebhookDeduper(d WebhookDeduper) WebhookHandlerOption {
 	return handlerOption(func(c *webhookHandlerConfig) error {

@@ -12,20 +12,24 @@ import (
 	"time"
 )
 
-// Errors of webhook verification, for errors.Is. The errors returned wrap one
-// of them with a message saying what was wrong, never which secret failed.
+// Errors of webhook verification, for [errors.Is]. The errors
+// [VerifyWebhookSignature] and [ParseWebhookEvent] return wrap one of them
+// with a message saying what was wrong, never which secret failed.
 var (
 	ErrWebhookNoSignature  = errors.New("connect: webhook has no Persona-Signature")
 	ErrWebhookBadSignature = errors.New("connect: webhook signature does not match")
 	ErrWebhookTooOld       = errors.New("connect: webhook timestamp outside the tolerance")
 )
 
-// DefaultWebhookTolerance is how far a signature's timestamp may be from now.
+// DefaultWebhookTolerance is how far a signature's timestamp may be from now,
+// in either direction, unless [WithWebhookTolerance] sets another bound.
+// Persona documents none; five minutes keeps a captured delivery from being
+// replayed for long.
 const DefaultWebhookTolerance = 5 * time.Minute
 
 // SignWebhookPayload returns the Persona-Signature header value Persona would
 // send for payload signed with secret at t, so that tests can deliver
-// webhooks to their own handlers.
+// webhooks to their own handlers (see [NewWebhookHandler]).
 func SignWebhookPayload(payload []byte, secret string, t time.Time) string {
 	ts := strconv.FormatInt(t.Unix(), 10)
 	return "t=" + ts + ",v1=" + hex.EncodeToString(webhookMAC(secret, ts, payload))
@@ -47,11 +51,11 @@ func webhookMAC(secret, ts string, payload []byte) []byte {
 // Empty secrets are ignored, so that an unset variable cannot make every
 // signature made with an empty key valid.
 //
-// It returns nil, or an error wrapping ErrWebhookNoSignature,
-// ErrWebhookBadSignature (a malformed header, and secrets holding no
-// non-empty secret, included) or ErrWebhookTooOld. An invalid option (see
-// WithWebhookTolerance) returns a *ValidationError naming it, whatever the
-// delivery.
+// It returns nil, or an error wrapping [ErrWebhookNoSignature],
+// [ErrWebhookBadSignature] (a malformed header, and secrets holding no
+// non-empty secret, included) or [ErrWebhookTooOld]. An invalid option (see
+// [WithWebhookTolerance]) returns a [*ValidationError] naming it, whatever the
+// delivery. [ParseWebhookEvent] verifies and decodes in one call.
 func VerifyWebhookSignature(payload []byte, header string, secrets []string, opts ...WebhookOption) error {
 	v, err := newWebhookVerifier(opts)
 	if err != nil {

@@ -1,8 +1,9 @@
 // Package connecttest is Persona Connect in a box: a stateful, in-memory
 // fake of the whole Connect Share Tokens API, for tests and demos of code
-// that uses the connect SDK (or any other HTTP client).
+// that uses the [connect] SDK (or any other HTTP client).
 //
-// Start a server, make two organizations, and point a client at it:
+// Start a [Server] with [NewServer], make two organizations
+// ([Server.NewOrganization]), and point a client at it:
 //
 //	srv := connecttest.NewServer()
 //	defer srv.Close()
@@ -18,13 +19,27 @@
 //	err = srv.AcceptConnection(cxn.ID) // the destination's Dashboard-only step
 //
 // From there the source creates share tokens for inq over the connection,
-// and a client made with bank.APIKey peeks at and redeems them. Object
-// shows what a redemption copied: the clone's ClonedFrom names the source.
+// and a client made with bank.APIKey peeks at and redeems them.
+// [Server.Object] shows what a redemption copied: the clone's
+// [Object.ClonedFrom] names the source.
+//
+// # Examples
+//
+// Each runnable example is self-contained and shows one part, with its
+// output: the package example, a whole share over raw HTTP; [Clock]'s, a
+// manual clock expiring a token; [WithRedeemDelay]'s, a pending redemption
+// completed by Advance; [Server.InjectFault]'s, a 503 the SDK retries
+// through and a dropped answer replayed by its idempotency key;
+// [Server.RegisterWebhook]'s, a receiver built with connect.NewWebhookHandler
+// and a repeated delivery it drops; [Server.WaitWebhooks]'s, a receiver
+// wired to a manual clock.
 //
 // # What it models
 //
-// The routes under /api/v1/connect (share tokens and connections) with
-// Persona's wire format: JSON:API-shaped resources with kebab-case
+// The routes under /api/v1/connect (share tokens and connections), the
+// events (GET /events and /events/{id}), the objects' GETs (inquiries,
+// accounts, transactions, verifications) and a webhook's rotate-secret,
+// with Persona's wire format: JSON:API-shaped resources with kebab-case
 // attributes (or camel or snake, see below), timestamps in UTC with milliseconds, Persona's error bodies
 // ({"errors":[{"title":…,"details":…}]}, with source.pointer on 422s),
 // the Request-Id, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset,
@@ -46,10 +61,16 @@
 // copied, then each field mapping copies its source field into its
 // destination field when neither was matched by name and the destination
 // has that field; no field is added to the destination. A redemption stays
-// pending for WithRedeemDelay on the Clock, then becomes redeemed, or
-// failed with failure-reason source_redacted (RedactObject),
-// source_not_found (DeleteObject), import_failed (hydrate target gone) or
-// any reason given to FailRedemption (unrecoverable_error, say).
+// pending for [WithRedeemDelay] on the [Clock], then becomes redeemed, or
+// failed with failure-reason source_redacted ([Server.RedactObject]),
+// source_not_found ([Server.DeleteObject]), import_failed (hydrate target
+// gone) or any reason given to [Server.FailRedemption] (unrecoverable_error,
+// say).
+//
+// Events: every event is recorded per organization ([Server.Events]) and
+// served by GET /events. [Server.NewInquiry] and [Server.CompleteInquiry]
+// emit inquiry.completed ([EventInquiryCompleted]), delivered to webhooks
+// that enable it by name.
 //
 // Key inflection: request bodies may name their members in kebab, camel or
 // snake case (connection-id, connectionId, connection_id), as on Persona.
@@ -59,7 +80,7 @@
 // included, and no value is (types, enum values, links). Any other value is
 // a 400 whose details name Key-Inflection.
 //
-// Webhooks: RegisterWebhook gives an organization a webhook (a loopback URL
+// Webhooks: [Server.RegisterWebhook] gives an organization a webhook (a loopback URL
 // and a fresh "wbhsec_…" secret). Creating a share token sends
 // connect/share-token.outbound-created to the source's webhooks and
 // connect/share-token.inbound-created to the destination's; a redemption
@@ -69,24 +90,25 @@
 // "payload":{"data":<token>,"included":[]}}}}, where the token is rendered
 // exactly as that organization's GET would show it (direction and
 // relationships of its side) at the event's created-at on the Clock, with
-// its keys in the webhook's inflection (WithWebhookKeyInflection: kebab by
+// its keys in the webhook's inflection ([WithWebhookKeyInflection]: kebab by
 // default, camel or snake, as Persona's api-key-inflection). Each
 // delivery is a POST with Content-Type: application/json, a User-Agent,
 // Persona-Signature (t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">,
 // one space-separated group per valid secret during a rotation, see
-// RotateWebhookSecret), Persona-Webhook-Attempts-Made,
+// [Server.RotateWebhookSecret]), Persona-Webhook-Attempts-Made,
 // Persona-Webhook-Attempts-Left and Persona-Webhook-First-Attempted-At. A
 // delivery succeeds on 200, 201, 202 or 204 within the timeout (5 seconds,
-// WithWebhookTimeout); otherwise it is retried up to 7 more times
-// (WithWebhookRetrySchedule), with the same event id and body, and then
-// given up. WebhookDeliveries records every attempt; WaitWebhooks waits
-// until none is pending, so tests need not sleep.
+// [WithWebhookTimeout]); otherwise it is retried up to 7 more times
+// ([WithWebhookRetrySchedule]), with the same event id and body, and then
+// given up. [Server.WebhookDeliveries] records every attempt;
+// [Server.WaitWebhooks] waits until none is pending, so tests need not
+// sleep.
 //
 // Idempotency keys, rate limits and faults behave as described on
-// InjectFault and WithRateLimit: a POST's first response for a key is
+// [Server.InjectFault], [Fault] and [WithRateLimit]: a POST's first response for a key is
 // replayed for 24 hours on the Clock, 500s included, with the same status
 // and body and a new Request-Id (no header marks a replay: Persona
-// documents none; RecordedRequest.Replayed and Stats.Replays count them);
+// documents none; [RecordedRequest.Replayed] and [Stats.Replays] count them);
 // 401s and 429s are never stored.
 //
 // # Where Persona is silent
@@ -163,7 +185,7 @@
 //     copied directly. These mappings are applied for fields not already
 //     matched by name."; not adding fields is no source.
 //   - Peek shows status in full and every field by presence (see
-//     WithPeekFullFields). No source.
+//     [WithPeekFullFields]). No source.
 //   - Only a redemption that completes as redeemed sends the -redeemed
 //     events: Persona documents no event for a failed redemption (nor for
 //     expiry), and a "-redeemed" event for a failure would mislead a
@@ -190,7 +212,7 @@
 //     next read); with a manual Clock and WithRedeemDelay, after Advance on
 //     the next request, helper read or WaitWebhooks. No source.
 //   - Webhook URLs must be http or https on a loopback host (127.0.0.1, ::1,
-//     localhost) unless WithWebhookAllowedHosts names the host, and the
+//     localhost) unless [WithWebhookAllowedHosts] names the host, and the
 //     address dialed must be loopback too: the fake sends nothing off the
 //     machine by accident. Enabled events are the four Connect events
 //     (default all of them); the included array is empty (Persona's
@@ -203,7 +225,7 @@
 //     ResendWebhookEvent repeats a delivery with the same event id and body,
 //     as Persona's own repeats do, so that deduplication can be tested.
 //   - Deliveries use their own HTTP client: no proxy from the environment, no
-//     redirects followed, TLS per WithWebhookTLSConfig.
+//     redirects followed, TLS per [WithWebhookTLSConfig].
 //
 // # What it does not model
 //
@@ -213,5 +235,7 @@
 // Persona's webhook API (webhooks are registered by test helpers; their
 // api-version, payload filters, attribute blocklists and included or
 // relationship allowlists are not modeled), and events other than the
-// four Connect share token events.
+// four Connect share token events and inquiry.completed.
+//
+// [connect]: https://pkg.go.dev/github.com/personaconnect/connect-go
 package connecttest
