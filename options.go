@@ -390,7 +390,7 @@ const (
 )
 
 // WithPollInterval sets the polling schedule of ShareTokensService.Wait: the
-// first poll follows the first by initial, and each gap then doubles up to
+// second poll follows the first by initial, and each gap then doubles up to
 // max, where it stays. Without it Wait polls after 1s, then 2s, 4s and 8s,
 // then every 10s. The schedule is Wait's own: WithRetryWait paces only the
 // retries inside each poll. Other calls ignore it. Bounds that are not

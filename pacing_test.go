@@ -1,7 +1,7 @@
 package connect_test
 
-// The rate-limit pacing demonstration of DESIGN.md ("Rate-limit pacing"),
-// against connecttest's fixed-window limiter in real time.
+// The rate-limit pacing demonstration (RELIABILITY.md, section 3), against
+// connecttest's fixed-window limiter in a synctest bubble.
 
 import (
 	"context"
