@@ -1317,6 +1317,19 @@ func TestHostileRegressions(t *testing.T) {
 			assert.ErrorIs(t, err, context.DeadlineExceeded)
 			assert.Empty(t, we.LastStatus)
 		}},
+		{"Wait gives a *WaitError when the attempt timeout and the deadline fall together", func(t *testing.T) {
+			// Seed 14807372588968055116, session 1412: the per-attempt
+			// timeout fired at the deadline's instant, before the context's
+			// own timer, and Wait returned the attempt's error.
+			s := &hsScript{responses: []func(*http.Request) (*http.Response, error){hsHang}}
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			c := hsNewClient(t, s, append(fast, connect.WithTimeout(10*time.Second), connect.WithMaxRetries(1))...)
+			_, err := c.ShareTokens.Wait(ctx, hsTokenID)
+			var we *connect.WaitError
+			require.ErrorAs(t, err, &we)
+			assert.ErrorIs(t, err, context.DeadlineExceeded)
+		}},
 		{"All stops when cursors loop", func(t *testing.T) {
 			s := &hsScript{limit: 50, responses: []func(*http.Request) (*http.Response, error){
 				hsPlain(200, nil, hsPageOf("A", "cnst_1")),

@@ -326,7 +326,7 @@ func (s *ShareTokensService) Wait(ctx context.Context, id string, opts ...Reques
 	for {
 		tok, err := s.Get(ctx, id, opts...)
 		if err != nil {
-			if ctxErr := ctx.Err(); ctxErr != nil {
+			if ctxErr := contextEnded(ctx); ctxErr != nil {
 				// The context ended inside a poll (in flight or in its
 				// retry wait): still a wait that ran out.
 				return nil, &WaitError{ID: id, LastStatus: last, Err: ctxErr}
@@ -342,6 +342,19 @@ func (s *ShareTokensService) Wait(ctx context.Context, id string, opts ...Reques
 		}
 		interval = min(interval*2, maxInterval)
 	}
+}
+
+// contextEnded is ctx's error, or DeadlineExceeded once its deadline has
+// passed even if its timer has not fired yet: an attempt timeout that ends at
+// the same instant as the deadline can be reported first.
+func contextEnded(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // stillWaiting reports whether a token in status st may yet change on its
