@@ -254,10 +254,6 @@ func defaultTransport() *http.Transport {
 // http.Client.Timeout instead would cost, on any wrapped transport, a
 // goroutine, a timer and two channels per request: net/http enforces the
 // timeout that way on transports it does not know.)
-//
-// Its method set also hides the transport's CloseIdleConnections from
-// retryablehttp, which calls it after every call that gave up; on a shared
-// client that would close the connections of every other goroutine too.
 type attemptTransport struct {
 	rt      http.RoundTripper
 	timeout time.Duration
