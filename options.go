@@ -260,7 +260,7 @@ type attemptTransport struct {
 }
 
 func (t attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	ctx, cancel := context.WithTimeout(req.Context(), t.timeout)
+	ctx, cancel := attemptContext(req.Context(), t.timeout)
 	resp, err := t.rt.RoundTrip(req.WithContext(ctx))
 	if err != nil {
 		cancel()
@@ -268,6 +268,19 @@ func (t attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
 	return resp, nil
+}
+
+// attemptContext bounds an attempt by timeout, unless the caller's deadline
+// comes no later: then that deadline alone ends the attempt, so that the
+// caller's context has ended by the time the attempt reports it. (With two
+// timers due at one instant, the attempt's could fire first, and the call
+// would report a per-attempt timeout to a caller whose context had ended.)
+func attemptContext(parent context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	end := time.Now().Add(timeout)
+	if d, ok := parent.Deadline(); ok && !d.After(end) {
+		return context.WithCancel(parent)
+	}
+	return context.WithDeadline(parent, end)
 }
 
 // cancelOnClose ends an attempt's deadline once its body is closed.
