@@ -180,8 +180,9 @@ func WithTimeout(d time.Duration) ClientOption {
 }
 
 // WithLogger sends one debug record per attempt (method, path, status,
-// attempt, duration and request id; never headers or bodies) to l. Without
-// it, or with nil, the client logs nothing.
+// attempt, duration, request id, error, and whether it is retried, why and
+// after what wait; never headers or bodies) to l. Without it, or with nil,
+// the client logs nothing.
 func WithLogger(l *slog.Logger) ClientOption {
 	return func(c *clientConfig) error {
 		c.logger = l

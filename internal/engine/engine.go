@@ -108,7 +108,7 @@ func (e *Engine) Do(ctx context.Context, r *Request) (*Result, error) {
 		res.Attempts = n
 		start := time.Now()
 		resp, err := e.send(req, n)
-		now := time.Now()
+		now := time.Now() // the pacer learns of the window as the headers arrive
 		e.pacer.done(seq, rateLimitOf(resp, now), start, now)
 		var body []byte
 		if resp != nil {
