@@ -180,8 +180,9 @@ func WithTimeout(d time.Duration) ClientOption {
 }
 
 // WithLogger sends one debug record per attempt (method, path, status,
-// attempt, duration and request id; never headers or bodies) to l. Without
-// it, or with nil, the client logs nothing.
+// attempt, duration, request id, error, and whether it is retried, why and
+// after what wait; never headers or bodies) to l. Without it, or with nil,
+// the client logs nothing.
 func WithLogger(l *slog.Logger) ClientOption {
 	return func(c *clientConfig) error {
 		c.logger = l
@@ -254,17 +255,13 @@ func defaultTransport() *http.Transport {
 // http.Client.Timeout instead would cost, on any wrapped transport, a
 // goroutine, a timer and two channels per request: net/http enforces the
 // timeout that way on transports it does not know.)
-//
-// Its method set also hides the transport's CloseIdleConnections from
-// retryablehttp, which calls it after every call that gave up; on a shared
-// client that would close the connections of every other goroutine too.
 type attemptTransport struct {
 	rt      http.RoundTripper
 	timeout time.Duration
 }
 
 func (t attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	ctx, cancel := context.WithTimeout(req.Context(), t.timeout)
+	ctx, cancel := attemptContext(req.Context(), t.timeout)
 	resp, err := t.rt.RoundTrip(req.WithContext(ctx))
 	if err != nil {
 		cancel()
@@ -272,6 +269,19 @@ func (t attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
 	return resp, nil
+}
+
+// attemptContext bounds an attempt by timeout, unless the caller's deadline
+// comes no later: then that deadline alone ends the attempt, so that the
+// caller's context has ended by the time the attempt reports it. (With two
+// timers due at one instant, the attempt's could fire first, and the call
+// would report a per-attempt timeout to a caller whose context had ended.)
+func attemptContext(parent context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	end := time.Now().Add(timeout)
+	if d, ok := parent.Deadline(); ok && !d.After(end) {
+		return context.WithCancel(parent)
+	}
+	return context.WithDeadline(parent, end)
 }
 
 // cancelOnClose ends an attempt's deadline once its body is closed.

@@ -18,28 +18,26 @@ func (e *BodyTooLargeError) Error() string {
 	return fmt.Sprintf("%d response body exceeds the %d-byte limit", e.StatusCode, e.Limit)
 }
 
-// readFinalBody reads and closes the final response's body through the cap that
-// its status calls for. An error reading it is a transport error, and may be
-// retried like one.
-func (c *call) readFinalBody(resp *http.Response) error {
-	c.bodyRead = true
+// readBody reads and closes resp's body through the cap that its status
+// calls for. An error reading it is a transport error, and may be retried
+// like one.
+func (e *Engine) readBody(resp *http.Response) ([]byte, error) {
 	defer resp.Body.Close()
-	limit := c.engine.cfg.MaxErrorBodySize
+	limit := e.cfg.MaxErrorBodySize
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		limit = c.engine.cfg.MaxBodySize
+		limit = e.cfg.MaxBodySize
 	}
 	if resp.ContentLength > limit {
-		return &BodyTooLargeError{StatusCode: resp.StatusCode, Limit: limit}
+		return nil, &BodyTooLargeError{StatusCode: resp.StatusCode, Limit: limit}
 	}
 	body, err := readCapped(resp.Body, limit, resp.ContentLength)
 	if err != nil {
 		if errors.Is(err, errOverLimit) {
-			return &BodyTooLargeError{StatusCode: resp.StatusCode, Limit: limit}
+			return nil, &BodyTooLargeError{StatusCode: resp.StatusCode, Limit: limit}
 		}
-		return fmt.Errorf("reading %d response body: %w", resp.StatusCode, err)
+		return nil, fmt.Errorf("reading %d response body: %w", resp.StatusCode, err)
 	}
-	c.body = body
-	return nil
+	return body, nil
 }
 
 var errOverLimit = errors.New("over the limit")

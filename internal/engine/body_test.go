@@ -47,8 +47,8 @@ func (f failingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func bodyCall(maxBody, maxErrBody int64) *call {
-	return &call{engine: &Engine{cfg: Config{MaxBodySize: maxBody, MaxErrorBodySize: maxErrBody}}}
+func bodyEngine(maxBody, maxErrBody int64) *Engine {
+	return &Engine{cfg: Config{MaxBodySize: maxBody, MaxErrorBodySize: maxErrBody}}
 }
 
 func bodyResp(status int, contentLength int64, r io.Reader) (*http.Response, *trackedBody) {
@@ -70,17 +70,17 @@ func TestReadBodyWithinCap(t *testing.T) {
 		{"error at cap chunked", 503, 10, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := bodyCall(100, 10)
+			e := bodyEngine(100, 10)
 			payload := bytes.Repeat([]byte("a"), tc.size)
 			cl := int64(-1)
 			if tc.cl {
 				cl = int64(tc.size)
 			}
 			resp, b := bodyResp(tc.status, cl, bytes.NewReader(payload))
-			require.NoError(t, c.readFinalBody(resp))
-			assert.Equal(t, payload, append([]byte{}, c.body...))
+			body, err := e.readBody(resp)
+			require.NoError(t, err)
+			assert.Equal(t, payload, append([]byte{}, body...))
 			assert.True(t, b.closed)
-			assert.True(t, c.bodyRead)
 		})
 	}
 }
@@ -101,16 +101,16 @@ func TestReadBodyOverCap(t *testing.T) {
 		{"3xx uses the error cap", 302, 10, -1, endless{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := bodyCall(100, 10)
+			e := bodyEngine(100, 10)
 			resp, b := bodyResp(tc.status, tc.cl, tc.body)
-			err := c.readFinalBody(resp)
+			body, err := e.readBody(resp)
 			var tooLarge *BodyTooLargeError
 			require.ErrorAs(t, err, &tooLarge)
 			assert.Equal(t, tc.status, tooLarge.StatusCode)
 			assert.Equal(t, tc.limit, tooLarge.Limit)
 			assert.LessOrEqual(t, b.read, tc.limit+1+bytes.MinRead, "read far past the cap")
 			assert.True(t, b.closed)
-			assert.Nil(t, c.body)
+			assert.Nil(t, body)
 			assert.Contains(t, err.Error(), "exceeds")
 			assert.False(t, retryableError(err), "an oversized body is not retried")
 		})
@@ -120,9 +120,9 @@ func TestReadBodyOverCap(t *testing.T) {
 // TestReadBodyDeclaredTooLarge: a Content-Length over the cap fails before
 // a single byte is read.
 func TestReadBodyDeclaredTooLarge(t *testing.T) {
-	c := bodyCall(16<<20, 1<<20)
+	e := bodyEngine(16<<20, 1<<20)
 	resp, b := bodyResp(200, 16<<20+1, endless{})
-	err := c.readFinalBody(resp)
+	_, err := e.readBody(resp)
 	var tooLarge *BodyTooLargeError
 	require.ErrorAs(t, err, &tooLarge)
 	assert.Equal(t, "200 response body exceeds the 16777216-byte limit", err.Error())
@@ -130,7 +130,7 @@ func TestReadBodyDeclaredTooLarge(t *testing.T) {
 	assert.True(t, b.closed)
 
 	resp, b = bodyResp(422, 1<<20+1, endless{})
-	err = c.readFinalBody(resp)
+	_, err = e.readBody(resp)
 	require.ErrorAs(t, err, &tooLarge)
 	assert.Equal(t, "422 response body exceeds the 1048576-byte limit", err.Error())
 	assert.Zero(t, b.read)
@@ -140,9 +140,9 @@ func TestReadBodyDeclaredTooLarge(t *testing.T) {
 // TestReadBodyTruncated: a body cut short is a (retryable) read error that
 // names the status.
 func TestReadBodyTruncated(t *testing.T) {
-	c := bodyCall(100, 10)
+	e := bodyEngine(100, 10)
 	resp, b := bodyResp(200, 50, failingReader{strings.NewReader("partial")})
-	err := c.readFinalBody(resp)
+	_, err := e.readBody(resp)
 	require.Error(t, err)
 	assert.True(t, errors.Is(err, io.ErrUnexpectedEOF))
 	assert.Contains(t, err.Error(), "reading 200 response body")

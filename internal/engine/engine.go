@@ -2,19 +2,34 @@
 // one HTTP exchange with retries, waits, rate-limit pacing and capped body
 // reads. It knows nothing about Persona's resources; the root package builds
 // the request and interprets the result.
+//
+// A call is one loop (see [Engine.Do]) whose every attempt goes through the
+// same steps, each in one place: acquire (the pacer admits the attempt,
+// pacer.go), send (send, below), read (readBody, body.go), classify
+// (classify, policy.go), and wait (pause and sleep, wait.go); each attempt is
+// logged once, after its outcome is decided (log.go).
+//
+// The loop is the engine's own rather than go-retryablehttp's Client, whose
+// hooks cannot express this policy without bending them: which statuses are
+// retried depends on the method, every attempt passes a pacer shared by all
+// calls, a server's wait beyond the cap ends the call at once, and a body is
+// read through a cap before the call can be judged. go-retryablehttp remains
+// the judge of transport errors: its DefaultRetryPolicy knows the errors
+// net/http reports that no retry can fix (a redirect loop, an unsupported
+// scheme, an invalid header, an untrusted certificate), and classify adds
+// the ones it does not know (see retryableError).
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"sync"
 	"time"
-
-	"github.com/hashicorp/go-retryablehttp"
 )
 
 // Config holds the policy knobs of an Engine. The zero value is not useful;
@@ -65,7 +80,6 @@ type Result struct {
 type Engine struct {
 	cfg   Config
 	pacer pacer
-	calls sync.Pool // of *call, see getCall
 }
 
 // New returns an Engine with the given configuration.
@@ -76,41 +90,90 @@ func New(cfg Config) *Engine {
 // Do sends r, retrying as the policy allows, and returns the final response.
 // A non-2xx status is not an error here: the caller interprets it. The error
 // is non-nil only when no usable response arrived (transport failure, body
-// over the cap, cancelled context); Attempts is reported in both cases.
+// over the cap, cancelled context, a pacing hold the call cannot afford);
+// Attempts is reported in every case.
 func (e *Engine) Do(ctx context.Context, r *Request) (*Result, error) {
-	c := e.getCall(r)
-	defer e.putCall(c)
-	req, err := retryablehttp.NewRequestWithContext(ctx, r.Method, r.URL, bodyArg(r.Body))
+	req, err := http.NewRequestWithContext(ctx, r.Method, r.URL, bodyReader(r.Body))
 	if err != nil {
 		return &Result{}, err
 	}
 	req.Header = r.Header // built for this call alone: no copy needed
-	req.SetResponseHandler(c.readBody)
-	// The pacer admits the first attempt here and each retry in
-	// PrepareRetry; checkRetry reports every attempt's outcome back.
-	seq, err := e.pacer.acquire(ctx, e.cfg.MaxRateLimitWait)
-	if err != nil {
-		return &Result{}, err
+	res := &Result{}
+	pacing := e.cfg.MaxRateLimitWait // how long the pacer may hold the next attempt
+	for n := 1; ; n++ {
+		seq, err := e.pacer.acquire(ctx, pacing)
+		if err != nil {
+			return res, err
+		}
+		res.Attempts = n
+		start := time.Now()
+		resp, err := e.send(req, n)
+		now := time.Now() // the pacer learns of the window as the headers arrive
+		e.pacer.done(seq, rateLimitOf(resp, now), start, now)
+		var body []byte
+		if resp != nil {
+			body, err = e.readBody(resp)
+		}
+		next := e.decide(ctx, r.Method, n, resp, err)
+		e.logAttempt(ctx, r, n, start, resp, err, next)
+		if !next.retry {
+			return e.finish(ctx, res, resp, body, err)
+		}
+		if err := sleep(ctx, next.wait); err != nil {
+			return res, err
+		}
+		// The wait held for pacing already; a response that spends the
+		// window again meanwhile may hold the retry for the rest of the cap.
+		pacing = e.cfg.MaxRateLimitWait - next.paced
 	}
-	c.seq = seq
-	resp, err := c.rc.Do(req)
-	res := &Result{Attempts: c.attempts}
-	if err != nil {
-		return res, e.explain(ctx, err)
-	}
-	res.StatusCode = resp.StatusCode
-	res.Header = resp.Header
-	res.Body = c.body
-	return res, nil
 }
 
-// bodyArg keeps a nil body a nil interface, so that no Content-Length: 0
+// bodyReader keeps a nil body a nil interface, so that no Content-Length: 0
 // body is sent on requests without one.
-func bodyArg(b []byte) any {
+func bodyReader(b []byte) io.Reader {
 	if b == nil {
 		return nil
 	}
-	return b
+	return bytes.NewReader(b)
+}
+
+// send makes attempt n of req. A retry is sent as a shallow copy with its
+// body rewound: the transport may still hold the last attempt's request. A
+// response is returned only without an error.
+func (e *Engine) send(req *http.Request, n int) (*http.Response, error) {
+	if n > 1 && req.GetBody != nil {
+		retry := *req
+		retry.Body, _ = req.GetBody() // a bytes.Reader's never fails
+		req = &retry
+	}
+	resp, err := e.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return nil, err // any response here has its body closed already
+	}
+	return resp, nil
+}
+
+// rateLimitOf is what a response says of the rate-limit window; nothing
+// without one.
+func rateLimitOf(resp *http.Response, now time.Time) RateLimit {
+	if resp == nil {
+		return RateLimit{}
+	}
+	return ParseRateLimit(resp.Header, now)
+}
+
+// finish ends the call with its last attempt: the response, or the error
+// that left none usable. A response read after the context ended is not
+// used: the caller has gone.
+func (e *Engine) finish(ctx context.Context, res *Result, resp *http.Response, body []byte, err error) (*Result, error) {
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		return res, e.explain(ctx, err)
+	}
+	res.StatusCode, res.Header, res.Body = resp.StatusCode, resp.Header, body
+	return res, nil
 }
 
 // explain names the per-attempt timeout when it, not the caller's context,

@@ -1,25 +1,75 @@
 package engine
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"math/rand/v2"
 	"net/http"
 	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
 )
 
-// retryable reports whether an attempt that ended with resp or err may be
-// repeated. Transport failures and 408, 429, 502, 503, 504 are retried for
-// every method: each POST carries an Idempotency-Key. A 500 is retried for
-// GET only, because Persona replays a stored 500 for the same key; so is a
-// 409, which Persona sends when a record was just modified ("please try
-// again"), while on a POST it is the answer to that request.
-func retryable(method string, resp *http.Response, err error) bool {
-	if err != nil {
-		return retryableError(err)
+// A decision is what follows an attempt: another one after wait, or none.
+type decision struct {
+	retry bool
+	// reason says why, for the log.
+	reason string
+	// wait is the pause before the next attempt; paced is the part of it
+	// that rate-limit pacing asked for.
+	wait, paced time.Duration
+}
+
+// decide judges attempt n of a call, which ended with resp (nil if none
+// arrived) and err (a transport or body-read error): whether the policy
+// retries it, and whether the call can afford the wait before the retry.
+func (e *Engine) decide(ctx context.Context, method string, n int, resp *http.Response, err error) decision {
+	if ctx.Err() != nil {
+		return decision{reason: "context done"}
 	}
-	switch resp.StatusCode {
+	status := 0
+	if resp != nil {
+		status = resp.StatusCode
+	}
+	retry, reason := classify(method, status, err)
+	if !retry {
+		return decision{reason: reason}
+	}
+	if n > e.cfg.MaxRetries {
+		return decision{reason: "retries exhausted"}
+	}
+	wait, paced, refused := e.pause(ctx, n, resp)
+	if refused != "" {
+		return decision{reason: refused}
+	}
+	return decision{retry: true, reason: reason, wait: wait, paced: paced}
+}
+
+// classify is the retry policy: whether an attempt that ended with status
+// (0 if no response arrived) and err (a transport or body-read error) may be
+// repeated, with the reason.
+//
+// Transport failures and 408, 429, 502, 503, 504 are retried for every
+// method: each POST carries an Idempotency-Key. A 500 is retried for GET
+// only, because Persona replays a stored 500 for the same key; so is a 409,
+// which Persona sends when a record was just modified ("please try again"),
+// while on a POST it is the answer to that request. A retried status is
+// retried whatever became of its body, which is dropped.
+func classify(method string, status int, err error) (retry bool, reason string) {
+	switch {
+	case retryableStatus(method, status):
+		return true, "retryable status"
+	case err == nil:
+		return false, "final status"
+	case retryableError(err):
+		return true, "transport error"
+	}
+	return false, "permanent error"
+}
+
+func retryableStatus(method string, status int) bool {
+	switch status {
 	case http.StatusRequestTimeout, http.StatusTooManyRequests,
 		http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 		return true
@@ -30,7 +80,10 @@ func retryable(method string, resp *http.Response, err error) bool {
 }
 
 // retryableError reports whether a transport error may clear on its own.
-// Certificate problems and oversized bodies will not.
+// go-retryablehttp's DefaultRetryPolicy rules out what it knows net/http to
+// report for a lasting cause (a redirect loop, an unsupported scheme, an
+// invalid header, an untrusted certificate); certificate and TLS errors in
+// any wrapping, and oversized bodies, will not clear either.
 func retryableError(err error) bool {
 	var (
 		tooLarge  *BodyTooLargeError
@@ -49,52 +102,7 @@ func retryableError(err error) bool {
 		errors.As(err, &recordErr):
 		return false
 	}
-	return true
-}
-
-// backoff is full-jitter exponential backoff kept between the bounds: a
-// uniform pick in [lo, min(hi, lo·2^retry)].
-func backoff(lo, hi time.Duration, retry int) time.Duration {
-	if lo <= 0 {
-		return 0
-	}
-	ceiling := hi
-	if retry < 32 && lo<<retry > 0 && lo<<retry < hi {
-		ceiling = lo << retry
-	}
-	if ceiling <= lo {
-		return lo
-	}
-	return lo + rand.N(ceiling-lo+1)
-}
-
-// ServerWait is the wait a response asks for: Retry-After (seconds or an
-// HTTP date) first, then, on a 429 or when no request is left in the
-// window, RateLimit-Reset as ResetWait reads it. ok is false when the
-// response names none. An absurd Retry-After saturates into a very long
-// wait rather than failing: the caller compares it with its limits.
-func ServerWait(h http.Header, status int, now time.Time) (wait time.Duration, ok bool) {
-	if v := first(h, "Retry-After"); v != "" {
-		if secs, ok := parseCount(v); ok {
-			return seconds(secs), true
-		}
-		if t, err := http.ParseTime(v); err == nil {
-			return max(t.Sub(now), 0), true
-		}
-	}
-	rl := ParseRateLimit(h, now)
-	if rl.HasReset && (status == http.StatusTooManyRequests || rl.HasRemaining && rl.Remaining == 0) {
-		return rl.Reset, true
-	}
-	return 0, false
-}
-
-// seconds converts without overflowing: absurd hints become a very long
-// wait, which the caller caps.
-func seconds(n int64) time.Duration {
-	const maxSecs = int64(1<<63-1) / int64(time.Second)
-	if n > maxSecs {
-		n = maxSecs
-	}
-	return time.Duration(n) * time.Second
+	// The call's context is decide's to judge, not the policy's.
+	retry, _ := retryablehttp.DefaultRetryPolicy(context.Background(), nil, err)
+	return retry
 }

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -30,14 +31,15 @@ func TestRetryableStatus(t *testing.T) {
 	for _, method := range []string{http.MethodGet, http.MethodPost} {
 		for _, status := range statuses {
 			want := always[status] || ((status == 409 || status == 500) && method == http.MethodGet)
-			resp := &http.Response{StatusCode: status, Header: http.Header{}}
-			assert.Equal(t, want, retryable(method, resp, nil), "%s %d", method, status)
+			retry, _ := classify(method, status, nil)
+			assert.Equal(t, want, retry, "%s %d", method, status)
 		}
 	}
 }
 
 // TestRetryableError: transport failures are retried for GET and POST alike;
-// certificate problems and oversized bodies never are.
+// certificate problems, oversized bodies and the errors net/http reports for
+// a lasting cause never are.
 func TestRetryableError(t *testing.T) {
 	urlErr := func(err error) error { return &url.Error{Op: "Get", URL: "https://persona.test/x", Err: err} }
 	cert := &x509.Certificate{}
@@ -58,13 +60,19 @@ func TestRetryableError(t *testing.T) {
 		"not TLS":           urlErr(tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}),
 		"body too large":    &BodyTooLargeError{StatusCode: 200, Limit: 16 << 20},
 		"wrapped too large": fmt.Errorf("x: %w", &BodyTooLargeError{StatusCode: 400, Limit: 1 << 20}),
+		// What go-retryablehttp's policy knows net/http to report for a lasting cause.
+		"unsupported scheme": urlErr(errors.New(`unsupported protocol scheme "ftp"`)),
+		"invalid header":     urlErr(errors.New(`net/http: invalid header field value for "X-Key"`)),
+		"redirect loop":      urlErr(errors.New("stopped after 10 redirects")),
 	}
 	for _, method := range []string{http.MethodGet, http.MethodPost} {
 		for name, err := range retried {
-			assert.True(t, retryable(method, nil, err), "%s %s", method, name)
+			retry, _ := classify(method, 0, err)
+			assert.True(t, retry, "%s %s", method, name)
 		}
 		for name, err := range notRetried {
-			assert.False(t, retryable(method, nil, err), "%s %s", method, name)
+			retry, _ := classify(method, 0, err)
+			assert.False(t, retry, "%s %s", method, name)
 		}
 	}
 }
@@ -197,4 +205,68 @@ func TestSeconds(t *testing.T) {
 	big := seconds(1<<63 - 1)
 	assert.Greater(t, big, 290*365*24*time.Hour)
 	assert.Equal(t, big, seconds(1<<40))
+}
+
+// TestDecide: after an attempt the call retries only when the policy allows
+// it, retries are left, and the wait fits both WithMaxRateLimitWait and the
+// context's deadline; each verdict names its reason.
+func TestDecide(t *testing.T) {
+	e := New(Config{MaxRetries: 2, RetryWaitMin: time.Second, RetryWaitMax: time.Second, MaxRateLimitWait: 10 * time.Second})
+	resp := func(status int, kv ...string) *http.Response {
+		h := http.Header{}
+		for i := 0; i < len(kv); i += 2 {
+			h.Set(kv[i], kv[i+1])
+		}
+		return &http.Response{StatusCode: status, Header: h}
+	}
+	refused := &url.Error{Op: "Get", URL: "https://persona.test/x", Err: &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}}
+	cancelled, cancel := context.WithCancel(t.Context())
+	cancel()
+	soon, stop := context.WithTimeout(t.Context(), 500*time.Millisecond)
+	defer stop()
+	for _, tc := range []struct {
+		name   string
+		ctx    context.Context
+		method string
+		n      int
+		resp   *http.Response
+		err    error
+		want   decision
+	}{
+		{"final status", t.Context(), "GET", 1, resp(404), nil, decision{reason: "final status"}},
+		{"409 on POST is final", t.Context(), "POST", 1, resp(409), nil, decision{reason: "final status"}},
+		{"503 backs off", t.Context(), "POST", 1, resp(503), nil, decision{retry: true, reason: "retryable status", wait: time.Second}},
+		{"a retried status ignores its body", t.Context(), "GET", 1, resp(502), &BodyTooLargeError{StatusCode: 502, Limit: 1}, decision{retry: true, reason: "retryable status", wait: time.Second}},
+		{"429 waits as told", t.Context(), "GET", 2, resp(429, "Retry-After", "3"), nil, decision{retry: true, reason: "retryable status", wait: 3 * time.Second}},
+		{"transport error", t.Context(), "POST", 1, nil, refused, decision{retry: true, reason: "transport error", wait: time.Second}},
+		{"body read error", t.Context(), "GET", 1, resp(200), io.ErrUnexpectedEOF, decision{retry: true, reason: "transport error", wait: time.Second}},
+		{"body too large", t.Context(), "GET", 1, resp(200), &BodyTooLargeError{StatusCode: 200, Limit: 1}, decision{reason: "permanent error"}},
+		{"retries exhausted", t.Context(), "GET", 3, resp(503), nil, decision{reason: "retries exhausted"}},
+		{"server wait over the cap", t.Context(), "GET", 1, resp(429, "Retry-After", "11"), nil, decision{reason: "server's wait beyond WithMaxRateLimitWait"}},
+		{"wait past the deadline", soon, "GET", 1, resp(503), nil, decision{reason: "wait beyond the context's deadline"}},
+		{"context done", cancelled, "GET", 1, resp(503), nil, decision{reason: "context done"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, e.decide(tc.ctx, tc.method, tc.n, tc.resp, tc.err))
+		})
+	}
+}
+
+// TestDecidePacing: a retry waits at least for the pacing, and not at all
+// when the pacing would outlast WithMaxRateLimitWait.
+func TestDecidePacing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		for _, tc := range []struct {
+			limit time.Duration
+			want  decision
+		}{
+			{10 * time.Second, decision{retry: true, reason: "retryable status", wait: 5 * time.Second, paced: 5 * time.Second}},
+			{4 * time.Second, decision{reason: "pacing beyond WithMaxRateLimitWait"}},
+		} {
+			e := New(Config{MaxRetries: 1, RetryWaitMin: time.Second, RetryWaitMax: time.Second, MaxRateLimitWait: tc.limit})
+			e.pacer.see(e.pacer.admit(t), "0", "5", time.Now())
+			got := e.decide(t.Context(), "GET", 1, &http.Response{StatusCode: 502, Header: http.Header{}}, nil)
+			assert.Equal(t, tc.want, got, "limit %s", tc.limit)
+		}
+	})
 }
