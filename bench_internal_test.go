@@ -51,7 +51,7 @@ func BenchmarkDecodeListPage(b *testing.B) {
 		if err := json.Unmarshal(body, &doc); err != nil {
 			return err
 		}
-		decodeSinkPage = newPage(&doc, (*shareTokenResource).shareToken)
+		decodeSinkPage = newPage(&doc, shareTokens(&doc))
 		return nil
 	}, func() error {
 		var doc bench.ListDoc

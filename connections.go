@@ -4,7 +4,6 @@ import (
 	"context"
 	"iter"
 	"net/http"
-	"net/url"
 	"time"
 )
 
@@ -53,14 +52,17 @@ type ConnectionCreateParams struct {
 // ConnectionListParams filter and page ConnectionsService.List and All.
 // Every field is optional.
 type ConnectionListParams struct {
-	Status                    ConnectionStatus `url:"filter[status],omitempty"`
-	DestinationOrganizationID string           `url:"filter[destination-organization-id],omitempty"`
-	// PageSize is 1 to 100; zero leaves Persona's default of 10.
-	PageSize int `url:"page[size],omitempty"`
-	// After and Before are cursors from a Page; at most one may be set.
-	After  string `url:"page[after],omitempty"`
-	Before string `url:"page[before],omitempty"`
+	// Status keeps the connections in this status.
+	Status ConnectionStatus `url:"filter[status],omitempty" connect:"enum"`
+	// DestinationOrganizationID keeps the connections to this
+	// organization ("org_…").
+	DestinationOrganizationID string `url:"filter[destination-organization-id],omitempty" connect:"id"`
+	ListOptions
 }
+
+var connectionListQuery = mustQueryFields[ConnectionListParams]()
+
+var connectionKind = &kind[connectionResource, Connection]{typ: typeConnection, convert: infallible((*connectionResource).connection)}
 
 // Create creates a connection from the caller's organization to a
 // destination organization, in status pending. Source only.
@@ -76,7 +78,7 @@ func (s *ConnectionsService) Create(ctx context.Context, params *ConnectionCreat
 	body := requestDocument[connectionCreateAttributes]{Data: requestData[connectionCreateAttributes]{
 		Attributes: connectionCreateAttributes{DestinationOrganizationID: params.DestinationOrganizationID},
 	}}
-	return s.send(ctx, http.MethodPost, "/connect/connections", body, opts)
+	return connectionKind.one(ctx, s.client, http.MethodPost, "/connect/connections", nil, body, opts)
 }
 
 // Get returns a connection. Either side may call it.
@@ -86,7 +88,7 @@ func (s *ConnectionsService) Get(ctx context.Context, id string, opts ...Request
 	if err := checkID("id", id); err != nil {
 		return nil, err
 	}
-	return s.send(ctx, http.MethodGet, "/connect/connections/"+id, nil, opts)
+	return connectionKind.one(ctx, s.client, http.MethodGet, "/connect/connections/"+id, nil, nil, opts)
 }
 
 // Deactivate stops a pending or active connection: no token can be created
@@ -98,7 +100,7 @@ func (s *ConnectionsService) Deactivate(ctx context.Context, id string, opts ...
 	if err := checkID("id", id); err != nil {
 		return nil, err
 	}
-	return s.send(ctx, http.MethodPost, "/connect/connections/"+id+"/deactivate", nil, opts)
+	return connectionKind.one(ctx, s.client, http.MethodPost, "/connect/connections/"+id+"/deactivate", nil, nil, opts)
 }
 
 // Reactivate returns an inactive connection to pending; the destination
@@ -109,7 +111,7 @@ func (s *ConnectionsService) Reactivate(ctx context.Context, id string, opts ...
 	if err := checkID("id", id); err != nil {
 		return nil, err
 	}
-	return s.send(ctx, http.MethodPost, "/connect/connections/"+id+"/reactivate", nil, opts)
+	return connectionKind.one(ctx, s.client, http.MethodPost, "/connect/connections/"+id+"/reactivate", nil, nil, opts)
 }
 
 // List returns one page of the caller's connections, outbound and inbound,
@@ -117,15 +119,11 @@ func (s *ConnectionsService) Reactivate(ctx context.Context, id string, opts ...
 //
 // It calls GET /connect/connections.
 func (s *ConnectionsService) List(ctx context.Context, params *ConnectionListParams, opts ...RequestOption) (*Page[Connection], error) {
-	q, err := params.query()
+	q, err := connectionListQuery.encode(params)
 	if err != nil {
 		return nil, err
 	}
-	doc := listDocument[connectionResource]{want: typeConnection}
-	if err := s.client.do(ctx, http.MethodGet, "/connect/connections", q, nil, &doc, opts); err != nil {
-		return nil, err
-	}
-	return newPage(&doc, (*connectionResource).connection), nil
+	return connectionKind.list(ctx, s.client, "/connect/connections", q, opts)
 }
 
 // All iterates over every connection that matches params, fetching one page
@@ -141,38 +139,11 @@ func (s *ConnectionsService) List(ctx context.Context, params *ConnectionListPar
 //
 // It calls GET /connect/connections once per page.
 func (s *ConnectionsService) All(ctx context.Context, params *ConnectionListParams, opts ...RequestOption) iter.Seq2[*Connection, error] {
-	var base ConnectionListParams
-	if params != nil {
-		base = *params
-	}
-	return paginate("/connect/connections", base.After, base.Before, func(after string) (*Page[Connection], error) {
-		p := base
-		p.After = after
-		return s.List(ctx, &p, opts...)
+	return all("/connect/connections", params, func(p *ConnectionListParams) (*Page[Connection], error) {
+		return s.List(ctx, p, opts...)
 	})
-}
-
-func (s *ConnectionsService) send(ctx context.Context, method, path string, body any, opts []RequestOption) (*Connection, error) {
-	doc := document[connectionResource]{want: typeConnection}
-	if err := s.client.do(ctx, method, path, nil, body, &doc, opts); err != nil {
-		return nil, err
-	}
-	return doc.Data.connection(), nil
 }
 
 type connectionCreateAttributes struct {
 	DestinationOrganizationID string `json:"destination-organization-id"`
-}
-
-func (p *ConnectionListParams) query() (url.Values, error) {
-	if p == nil {
-		return nil, nil
-	}
-	if err := checkListParams(p.DestinationOrganizationID, "DestinationOrganizationID", p.PageSize, p.After, p.Before); err != nil {
-		return nil, err
-	}
-	if err := checkEnum("Status", string(p.Status)); err != nil {
-		return nil, err
-	}
-	return encodeQuery(p)
 }

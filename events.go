@@ -6,8 +6,6 @@ import (
 	"errors"
 	"iter"
 	"net/http"
-	"net/url"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -93,18 +91,33 @@ type EventsService struct {
 // is optional; within a filter, an event matches any of the values.
 type EventListParams struct {
 	// Names keeps events with one of these names, such as
-	// EventInquiryCompleted (filter[name]).
-	Names []string `url:"filter[name],comma,omitempty"`
+	// [EventInquiryCompleted] (filter[name]). A name is printable ASCII
+	// without spaces or commas: Persona splits the filter at commas.
+	Names []string `url:"filter[name],comma,omitempty" connect:"event-names"`
 	// ObjectIDs keeps events whose payload is one of these objects
 	// ("inq_…", "cnst_…"; filter[object-id]).
-	ObjectIDs []string `url:"filter[object-id],comma,omitempty"`
+	ObjectIDs []string `url:"filter[object-id],comma,omitempty" connect:"ids"`
 	// IDs keeps the events with these ids ("evt_…"; filter[id]).
-	IDs []string `url:"filter[id],comma,omitempty"`
-	// PageSize is 1 to 100; zero leaves Persona's default of 10.
-	PageSize int `url:"page[size],omitempty"`
-	// After and Before are cursors from a Page; at most one may be set.
-	After  string `url:"page[after],omitempty"`
-	Before string `url:"page[before],omitempty"`
+	IDs []string `url:"filter[id],comma,omitempty" connect:"ids"`
+	ListOptions
+}
+
+var eventListQuery = mustQueryFields[EventListParams]()
+
+var eventKind = &kind[eventResource, Event]{typ: typeEvent, convert: (*eventResource).apiEvent}
+
+// apiEvent converts an event the Events API returned, wording a payload
+// that breaks its name's promise as the reason the response is unexpected.
+func (r *eventResource) apiEvent() (*Event, error) {
+	ev, err := r.event()
+	if err == nil {
+		return ev, nil
+	}
+	var ue *UnexpectedResponseError
+	if errors.As(err, &ue) {
+		return nil, errors.New(ue.Reason)
+	}
+	return nil, errors.New("event " + r.ID + " payload: " + err.Error())
 }
 
 // List returns one page of the organization's events, newest first. Each
@@ -115,19 +128,11 @@ type EventListParams struct {
 //
 // It calls GET /events.
 func (s *EventsService) List(ctx context.Context, params *EventListParams, opts ...RequestOption) (*Page[Event], error) {
-	q, err := params.query()
+	q, err := eventListQuery.encode(params)
 	if err != nil {
 		return nil, err
 	}
-	doc := eventListDocument{listDocument: listDocument[eventResource]{want: typeEvent}}
-	if err := s.client.do(ctx, http.MethodGet, "/events", q, nil, &doc, opts); err != nil {
-		return nil, err
-	}
-	return &Page[Event]{
-		Data:       doc.events,
-		NextCursor: cursor(doc.Links.Next, "page[after]"),
-		PrevCursor: cursor(doc.Links.Prev, "page[before]"),
-	}, nil
+	return eventKind.list(ctx, s.client, "/events", q, opts)
 }
 
 // All iterates over every event that matches params, newest first,
@@ -143,14 +148,8 @@ func (s *EventsService) List(ctx context.Context, params *EventListParams, opts 
 //
 // It calls GET /events once per page.
 func (s *EventsService) All(ctx context.Context, params *EventListParams, opts ...RequestOption) iter.Seq2[*Event, error] {
-	var base EventListParams
-	if params != nil {
-		base = *params
-	}
-	return paginate("/events", base.After, base.Before, func(after string) (*Page[Event], error) {
-		p := base
-		p.After = after
-		return s.List(ctx, &p, opts...)
+	return all("/events", params, func(p *EventListParams) (*Page[Event], error) {
+		return s.List(ctx, p, opts...)
 	})
 }
 
@@ -161,93 +160,13 @@ func (s *EventsService) Get(ctx context.Context, id string, opts ...RequestOptio
 	if err := checkID("id", id); err != nil {
 		return nil, err
 	}
-	doc := eventDocument{document: document[eventResource]{want: typeEvent}}
-	if err := s.client.do(ctx, http.MethodGet, "/events/"+id, nil, nil, &doc, opts); err != nil {
-		return nil, err
-	}
-	return doc.event, nil
-}
-
-// eventDocument is GET /events/{id}'s body. Its check also decodes the
-// event's payload, so that a payload that breaks its name's promise is
-// reported, like any unexpected body, with the call and its request id.
-type eventDocument struct {
-	document[eventResource]
-	event *Event
-}
-
-func (d *eventDocument) check() string {
-	if reason := d.document.check(); reason != "" {
-		return reason
-	}
-	ev, err := d.Data.event()
-	if err != nil {
-		return eventProblem(d.Data.ID, err)
-	}
-	d.event = ev
-	return ""
-}
-
-// eventListDocument is GET /events's body, checked like eventDocument.
-type eventListDocument struct {
-	listDocument[eventResource]
-	events []*Event
-}
-
-func (d *eventListDocument) check() string {
-	if reason := d.listDocument.check(); reason != "" {
-		return reason
-	}
-	d.events = make([]*Event, len(d.Data))
-	for i := range d.Data {
-		ev, err := d.Data[i].event()
-		if err != nil {
-			return "data[" + strconv.Itoa(i) + "]: " + eventProblem(d.Data[i].ID, err)
-		}
-		d.events[i] = ev
-	}
-	return ""
-}
-
-// eventProblem words a payload that event() refused.
-func eventProblem(id string, err error) string {
-	var ue *UnexpectedResponseError
-	if errors.As(err, &ue) {
-		return ue.Reason
-	}
-	return "event " + id + " payload: " + err.Error()
-}
-
-func (p *EventListParams) query() (url.Values, error) {
-	if p == nil {
-		return nil, nil
-	}
-	if err := checkListParams("", "", p.PageSize, p.After, p.Before); err != nil {
-		return nil, err
-	}
-	for i, name := range p.Names {
-		if err := checkEventName(i, name); err != nil {
-			return nil, err
-		}
-	}
-	for _, f := range []struct {
-		field string
-		ids   []string
-	}{{"ObjectIDs", p.ObjectIDs}, {"IDs", p.IDs}} {
-		for i, id := range f.ids {
-			if err := checkID(f.field+"["+strconv.Itoa(i)+"]", id); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return encodeQuery(p)
+	return eventKind.one(ctx, s.client, http.MethodGet, "/events/"+id, nil, nil, opts)
 }
 
 // checkEventName accepts a printable name without a comma: Persona reads
 // filter[name] as a comma-separated list, so a comma would split a name in
 // two.
-func checkEventName(i int, name string) error {
-	field := "Names[" + strconv.Itoa(i) + "]"
+func checkEventName(field, name string) error {
 	switch {
 	case name == "":
 		return &ValidationError{Field: field, Reason: "is empty"}

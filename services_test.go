@@ -18,11 +18,10 @@ import (
 func TestEventsListDecodesAndEncodesFilters(t *testing.T) {
 	c, rec := newTestClient(t, respond(200, fixture(t, "events/list_page1.json")))
 	page, err := c.Events.List(context.Background(), &connect.EventListParams{
-		Names:     []string{connect.EventInquiryCompleted, "inquiry.expired"},
-		ObjectIDs: []string{"inq_ABC123", "act_ABC123"},
-		IDs:       []string{"evt_ABC123"},
-		PageSize:  2,
-		After:     "evt_XYZ000",
+		Names:       []string{connect.EventInquiryCompleted, "inquiry.expired"},
+		ObjectIDs:   []string{"inq_ABC123", "act_ABC123"},
+		IDs:         []string{"evt_ABC123"},
+		ListOptions: connect.ListOptions{PageSize: 2, After: "evt_XYZ000"},
 	})
 	require.NoError(t, err)
 	r := rec.last(t)
@@ -129,8 +128,8 @@ func TestEventsValidation(t *testing.T) {
 		{"Names[0]", connect.EventListParams{Names: []string{"inquiry\ncompleted"}}},
 		{"ObjectIDs[0]", connect.EventListParams{ObjectIDs: []string{"inq_1/../x"}}},
 		{"IDs[1]", connect.EventListParams{IDs: []string{"evt_1", ""}}},
-		{"PageSize", connect.EventListParams{PageSize: 101}},
-		{"After", connect.EventListParams{After: "evt_1", Before: "evt_2"}},
+		{"PageSize", connect.EventListParams{ListOptions: connect.ListOptions{PageSize: 101}}},
+		{"After", connect.EventListParams{ListOptions: connect.ListOptions{After: "evt_1", Before: "evt_2"}}},
 	}
 	for _, tc := range cases {
 		_, err := c.Events.List(ctx, &tc.p)
@@ -138,7 +137,7 @@ func TestEventsValidation(t *testing.T) {
 	}
 	_, err := c.Events.Get(ctx, "evt_1?x=y")
 	requireValidationError(t, err, "id")
-	for _, err := range c.Events.All(ctx, &connect.EventListParams{Before: "evt_1"}) {
+	for _, err := range c.Events.All(ctx, &connect.EventListParams{ListOptions: connect.ListOptions{Before: "evt_1"}}) {
 		requireValidationError(t, err, "Before")
 	}
 	assert.Zero(t, rec.count(), "nothing is sent for invalid parameters")

@@ -166,15 +166,19 @@ type FieldMapping struct {
 // ShareTokenListParams filter and page ShareTokensService.List and All. Every
 // field is optional.
 type ShareTokenListParams struct {
-	ConnectionID string           `url:"filter[connection-id],omitempty"`
-	Status       ShareTokenStatus `url:"filter[status],omitempty"`
-	Direction    Direction        `url:"filter[direction],omitempty"`
-	// PageSize is 1 to 100; zero leaves Persona's default of 10.
-	PageSize int `url:"page[size],omitempty"`
-	// After and Before are cursors from a Page; at most one may be set.
-	After  string `url:"page[after],omitempty"`
-	Before string `url:"page[before],omitempty"`
+	// ConnectionID keeps the tokens created over this connection ("cxn_…").
+	ConnectionID string `url:"filter[connection-id],omitempty" connect:"id"`
+	// Status keeps the tokens in this status.
+	Status ShareTokenStatus `url:"filter[status],omitempty" connect:"enum"`
+	// Direction keeps the tokens the caller created (outbound) or
+	// received (inbound).
+	Direction Direction `url:"filter[direction],omitempty" connect:"enum"`
+	ListOptions
 }
+
+var shareTokenListQuery = mustQueryFields[ShareTokenListParams]()
+
+var shareTokenKind = &kind[shareTokenResource, ShareToken]{typ: typeShareToken, convert: infallible((*shareTokenResource).shareToken)}
 
 // Create creates a share token for one of the caller's objects over an
 // active connection, and returns it in status created. Source only.
@@ -185,7 +189,7 @@ func (s *ShareTokensService) Create(ctx context.Context, params *ShareTokenCreat
 	if err != nil {
 		return nil, err
 	}
-	return s.send(ctx, http.MethodPost, "/connect/share-tokens", nil, body, opts)
+	return shareTokenKind.one(ctx, s.client, http.MethodPost, "/connect/share-tokens", nil, body, opts)
 }
 
 // Get returns a share token. Either side may call it; each sees its own
@@ -196,7 +200,7 @@ func (s *ShareTokensService) Get(ctx context.Context, id string, opts ...Request
 	if err := checkID("id", id); err != nil {
 		return nil, err
 	}
-	return s.send(ctx, http.MethodGet, "/connect/share-tokens/"+id, nil, nil, opts)
+	return shareTokenKind.one(ctx, s.client, http.MethodGet, "/connect/share-tokens/"+id, nil, nil, opts)
 }
 
 // Peek returns a share token with SourceData, the filtered snapshot of what
@@ -209,7 +213,7 @@ func (s *ShareTokensService) Peek(ctx context.Context, id string, opts ...Reques
 	if err := checkID("id", id); err != nil {
 		return nil, err
 	}
-	return s.send(ctx, http.MethodGet, "/connect/share-tokens/"+id, url.Values{"peek-source-data": {"true"}}, nil, opts)
+	return shareTokenKind.one(ctx, s.client, http.MethodGet, "/connect/share-tokens/"+id, url.Values{"peek-source-data": {"true"}}, nil, opts)
 }
 
 // Redeem starts copying the token's source object into the caller's
@@ -242,7 +246,7 @@ func (s *ShareTokensService) Redeem(ctx context.Context, id string, params *Shar
 	if err != nil {
 		return nil, err
 	}
-	return s.send(ctx, http.MethodPost, "/connect/share-tokens/"+id+"/redeem", nil, body, opts)
+	return shareTokenKind.one(ctx, s.client, http.MethodPost, "/connect/share-tokens/"+id+"/redeem", nil, body, opts)
 }
 
 // Expire ends a token before its time, so that it can no longer be redeemed,
@@ -253,7 +257,7 @@ func (s *ShareTokensService) Expire(ctx context.Context, id string, opts ...Requ
 	if err := checkID("id", id); err != nil {
 		return nil, err
 	}
-	return s.send(ctx, http.MethodPost, "/connect/share-tokens/"+id+"/expire", nil, nil, opts)
+	return shareTokenKind.one(ctx, s.client, http.MethodPost, "/connect/share-tokens/"+id+"/expire", nil, nil, opts)
 }
 
 // List returns one page of the tokens the caller created or received, newest
@@ -261,15 +265,11 @@ func (s *ShareTokensService) Expire(ctx context.Context, id string, opts ...Requ
 //
 // It calls GET /connect/share-tokens.
 func (s *ShareTokensService) List(ctx context.Context, params *ShareTokenListParams, opts ...RequestOption) (*Page[ShareToken], error) {
-	q, err := params.query()
+	q, err := shareTokenListQuery.encode(params)
 	if err != nil {
 		return nil, err
 	}
-	doc := listDocument[shareTokenResource]{want: typeShareToken}
-	if err := s.client.do(ctx, http.MethodGet, "/connect/share-tokens", q, nil, &doc, opts); err != nil {
-		return nil, err
-	}
-	return newPage(&doc, (*shareTokenResource).shareToken), nil
+	return shareTokenKind.list(ctx, s.client, "/connect/share-tokens", q, opts)
 }
 
 // All iterates over every token that matches params, fetching one page at a
@@ -285,14 +285,8 @@ func (s *ShareTokensService) List(ctx context.Context, params *ShareTokenListPar
 //
 // It calls GET /connect/share-tokens once per page.
 func (s *ShareTokensService) All(ctx context.Context, params *ShareTokenListParams, opts ...RequestOption) iter.Seq2[*ShareToken, error] {
-	var base ShareTokenListParams
-	if params != nil {
-		base = *params
-	}
-	return paginate("/connect/share-tokens", base.After, base.Before, func(after string) (*Page[ShareToken], error) {
-		p := base
-		p.After = after
-		return s.List(ctx, &p, opts...)
+	return all("/connect/share-tokens", params, func(p *ShareTokenListParams) (*Page[ShareToken], error) {
+		return s.List(ctx, p, opts...)
 	})
 }
 
@@ -397,14 +391,6 @@ func (e *WaitError) Error() string {
 // Unwrap returns the context's error.
 func (e *WaitError) Unwrap() error { return e.Err }
 
-func (s *ShareTokensService) send(ctx context.Context, method, path string, query url.Values, body any, opts []RequestOption) (*ShareToken, error) {
-	doc := document[shareTokenResource]{want: typeShareToken}
-	if err := s.client.do(ctx, method, path, query, body, &doc, opts); err != nil {
-		return nil, err
-	}
-	return doc.Data.shareToken(), nil
-}
-
 type shareTokenCreateAttributes struct {
 	ConnectionID     string `json:"connection-id"`
 	SourceID         string `json:"source-id"`
@@ -465,20 +451,4 @@ func (p *ShareTokenRedeemParams) body() (any, error) {
 		doc.Meta = redeemMeta{FieldMappings: p.FieldMappings}
 	}
 	return doc, nil
-}
-
-func (p *ShareTokenListParams) query() (url.Values, error) {
-	if p == nil {
-		return nil, nil
-	}
-	if err := checkListParams(p.ConnectionID, "ConnectionID", p.PageSize, p.After, p.Before); err != nil {
-		return nil, err
-	}
-	if err := checkEnum("Status", string(p.Status)); err != nil {
-		return nil, err
-	}
-	if err := checkEnum("Direction", string(p.Direction)); err != nil {
-		return nil, err
-	}
-	return encodeQuery(p)
 }

@@ -96,14 +96,10 @@ func (s *WebhooksService) RotateSecret(ctx context.Context, webhookID string, pa
 	if err != nil {
 		return nil, err
 	}
-	doc := document[webhookResource]{want: typeWebhook}
-	if err := s.client.do(ctx, http.MethodPost, "/webhooks/"+webhookID+"/rotate-secret", nil, body, &doc, opts); err != nil {
-		return nil, err
-	}
-	return doc.Data.webhook(), nil
+	return webhookKind.one(ctx, s.client, http.MethodPost, "/webhooks/"+webhookID+"/rotate-secret", nil, body, opts)
 }
 
-const typeWebhook = "webhook"
+var webhookKind = &kind[webhookResource, Webhook]{typ: "webhook", convert: infallible((*webhookResource).webhook)}
 
 type rotateSecretMeta struct {
 	ExpiresInSeconds int64 `json:"expires-in-seconds,omitempty"`
