@@ -130,12 +130,22 @@ func (c Client) Format(f fmt.State, _ rune) {
 	fmt.Fprintf(f, "connect.Client{BaseURL: %q, PersonaVersion: %q, APIKey: [redacted]}", c.baseURL, c.cfg.personaVersion)
 }
 
-// do runs one API call: it validates the request options, sends the request
-// through the engine, fills a WithResponseInto target, turns a non-2xx
-// response into an *Error and decodes a 2xx body into out.
+// do runs one of the SDK's calls: send, then decode a 2xx body into out.
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, body, out any, opts []RequestOption) error {
+	res, err := c.send(ctx, method, path, query, body, opts)
+	if err != nil {
+		return err
+	}
+	return decodeBody(method, path, res, out)
+}
+
+// send runs one request through the pipeline: it validates the request
+// options, sends the request through the engine, fills a WithResponseInto
+// target and turns a non-2xx response into an *Error. A result it returns
+// is a 2xx.
+func (c *Client) send(ctx context.Context, method, path string, query url.Values, body any, opts []RequestOption) (*engine.Result, error) {
 	if ctx == nil {
-		return &ValidationError{Field: "ctx", Reason: "is nil"}
+		return nil, &ValidationError{Field: "ctx", Reason: "is nil"}
 	}
 	var rc requestConfig
 	for _, opt := range opts {
@@ -144,22 +154,29 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		}
 	}
 	if rc.err != nil {
-		return rc.err
+		return nil, rc.err
 	}
 	req, err := c.newRequest(method, path, query, body, &rc)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	res, err := c.engine.Do(ctx, req)
 	if rc.response != nil {
 		*rc.response = newResponse(res)
 	}
 	if err != nil {
-		return &callError{method: method, path: path, err: err}
+		return nil, &callError{method: method, path: path, err: err}
 	}
 	if res.StatusCode < 200 || res.StatusCode > 299 {
-		return newError(method, path, res)
+		return nil, newError(method, path, res)
 	}
+	return res, nil
+}
+
+// decodeBody decodes the body of a 2xx into out, unless out is nil, and
+// makes a body that does not decode, or that a checkedDocument refuses, an
+// *UnexpectedResponseError.
+func decodeBody(method, path string, res *engine.Result, out any) error {
 	if out == nil {
 		return nil
 	}
@@ -215,11 +232,17 @@ func (c *Client) newRequest(method, path string, query url.Values, body any, rc 
 	}
 	header := c.header()
 	var payload []byte
-	if body != nil {
+	switch b := body.(type) {
+	case nil:
+	case json.RawMessage: // Client.Do's, encoded and checked already
+		payload = b
+	default:
 		var err error
 		if payload, err = json.Marshal(body); err != nil {
 			return nil, fmt.Errorf("connect: %s %s: encoding request body: %w", method, path, err)
 		}
+	}
+	if payload != nil {
 		header["Content-Type"] = []string{"application/json"}
 	}
 	if method == http.MethodPost {
