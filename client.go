@@ -17,16 +17,18 @@ import (
 const (
 	// Version is the version of this SDK, sent in the User-Agent header.
 	Version = "0.1.0"
-	// DefaultBaseURL is Persona's API root, used unless WithBaseURL says otherwise.
+	// DefaultBaseURL is Persona's API root, used unless [WithBaseURL] says otherwise.
 	DefaultBaseURL = "https://api.withpersona.com/api/v1"
 	// DefaultPersonaVersion is the API version the SDK is written against and
-	// sends as Persona-Version unless WithPersonaVersion says otherwise.
+	// sends as Persona-Version unless [WithPersonaVersion] says otherwise.
 	DefaultPersonaVersion = "2025-12-08"
 )
 
 // Client talks to Persona's Connect API with one API key. Create it once with
-// NewClient and share it: it is safe for concurrent use, keeps connections
-// alive, and holds the rate-limit state that paces all of its callers.
+// [NewClient] and share it: it is safe for concurrent use, keeps connections
+// alive, and holds the rate-limit state that paces all of its callers. Its
+// services wrap the API's endpoints; [Client.Do] reaches any other through
+// the same pipeline.
 //
 // Printing a Client with any fmt verb never reveals the API key, and neither
 // does anything that walks it by reflection (a testify diff, a struct
@@ -54,7 +56,7 @@ type Client struct {
 }
 
 // NewClient returns a Client that authenticates with apiKey. It performs no
-// I/O. It fails with a *ValidationError when the key is empty or malformed or
+// I/O. It fails with a [*ValidationError] when the key is empty or malformed or
 // when an option is invalid; the error never contains the key.
 func NewClient(apiKey string, opts ...ClientOption) (*Client, error) {
 	if err := checkAPIKey(apiKey); err != nil {
@@ -147,22 +149,17 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 	if ctx == nil {
 		return nil, &ValidationError{Field: "ctx", Reason: "is nil"}
 	}
-	var rc requestConfig
-	for _, opt := range opts {
-		if opt != nil {
-			opt(&rc)
-		}
+	reqOpts, err := applyRequestOptions(opts)
+	if err != nil {
+		return nil, err
 	}
-	if rc.err != nil {
-		return nil, rc.err
-	}
-	req, err := c.newRequest(method, path, query, body, &rc)
+	req, err := c.newRequest(method, path, query, body, &reqOpts)
 	if err != nil {
 		return nil, err
 	}
 	res, err := c.engine.Do(ctx, req)
-	if rc.response != nil {
-		*rc.response = newResponse(res)
+	if reqOpts.response != nil {
+		*reqOpts.response = newResponse(res)
 	}
 	if err != nil {
 		return nil, &callError{method: method, path: path, err: err}
@@ -225,7 +222,7 @@ func (e *callError) Error() string {
 
 func (e *callError) Unwrap() error { return e.err }
 
-func (c *Client) newRequest(method, path string, query url.Values, body any, rc *requestConfig) (*engine.Request, error) {
+func (c *Client) newRequest(method, path string, query url.Values, body any, reqOpts *requestConfig) (*engine.Request, error) {
 	u := c.baseURL + path
 	if len(query) > 0 {
 		u += "?" + query.Encode()
@@ -246,13 +243,13 @@ func (c *Client) newRequest(method, path string, query url.Values, body any, rc 
 		header["Content-Type"] = []string{"application/json"}
 	}
 	if method == http.MethodPost {
-		key := rc.idempotencyKey
+		key := reqOpts.idempotencyKey
 		if key == "" {
 			key = rand.Text()
 		}
 		header["Idempotency-Key"] = []string{key}
 	}
-	for _, h := range rc.headers {
+	for _, h := range reqOpts.headers {
 		header.Set(h.key, h.value)
 	}
 	return &engine.Request{Method: method, URL: u, Path: path, Header: header, Body: payload}, nil

@@ -9,7 +9,7 @@ import (
 
 // ConnectionsService creates and manages connections: the link from a
 // source organization to a destination organization that share tokens
-// travel over. Get it from Client.Connections.
+// travel over. Get it from [Client].Connections.
 //
 // A connection starts pending; the destination accepts it in Persona's
 // Dashboard (there is no API call for that), which makes it active. Either
@@ -43,14 +43,14 @@ const (
 	ConnectionStatusInactive ConnectionStatus = "inactive" // deactivated by either side
 )
 
-// ConnectionCreateParams are the parameters of ConnectionsService.Create.
+// ConnectionCreateParams are the parameters of [ConnectionsService.Create].
 type ConnectionCreateParams struct {
 	// DestinationOrganizationID is the partner's organization ("org_…"). Required.
 	DestinationOrganizationID string
 }
 
-// ConnectionListParams filter and page ConnectionsService.List and All.
-// Every field is optional.
+// ConnectionListParams filter and page [ConnectionsService.List] and
+// [ConnectionsService.All]. Every field is optional; the filters combine.
 type ConnectionListParams struct {
 	// Status keeps the connections in this status.
 	Status ConnectionStatus `url:"filter[status],omitempty" connect:"enum"`
@@ -67,7 +67,9 @@ var connectionKind = &kind[connectionResource, Connection]{typ: typeConnection, 
 // Create creates a connection from the caller's organization to a
 // destination organization, in status pending. Source only.
 //
-// It calls POST /connect/connections.
+// It calls POST /connect/connections; see Persona's reference, [Create a Connection].
+//
+// [Create a Connection]: https://docs.withpersona.com/api-reference/connect/connections/create-a-connect-connection
 func (s *ConnectionsService) Create(ctx context.Context, params *ConnectionCreateParams, opts ...RequestOption) (*Connection, error) {
 	if params == nil {
 		return nil, &ValidationError{Field: "params", Reason: "is nil; DestinationOrganizationID is required"}
@@ -83,7 +85,9 @@ func (s *ConnectionsService) Create(ctx context.Context, params *ConnectionCreat
 
 // Get returns a connection. Either side may call it.
 //
-// It calls GET /connect/connections/{id}.
+// It calls GET /connect/connections/{id}; see Persona's reference, [Retrieve a Connection].
+//
+// [Retrieve a Connection]: https://docs.withpersona.com/api-reference/connect/connections/retrieve-a-connect-connection
 func (s *ConnectionsService) Get(ctx context.Context, id string, opts ...RequestOption) (*Connection, error) {
 	if err := checkID("id", id); err != nil {
 		return nil, err
@@ -95,7 +99,9 @@ func (s *ConnectionsService) Get(ctx context.Context, id string, opts ...Request
 // or redeemed over it until it is reactivated and accepted again. Either
 // side may call it.
 //
-// It calls POST /connect/connections/{id}/deactivate.
+// It calls POST /connect/connections/{id}/deactivate; see Persona's reference, [Deactivate a Connection].
+//
+// [Deactivate a Connection]: https://docs.withpersona.com/api-reference/connect/connections/deactivate-a-connect-connection
 func (s *ConnectionsService) Deactivate(ctx context.Context, id string, opts ...RequestOption) (*Connection, error) {
 	if err := checkID("id", id); err != nil {
 		return nil, err
@@ -106,7 +112,9 @@ func (s *ConnectionsService) Deactivate(ctx context.Context, id string, opts ...
 // Reactivate returns an inactive connection to pending; the destination
 // must accept it again. Source only.
 //
-// It calls POST /connect/connections/{id}/reactivate.
+// It calls POST /connect/connections/{id}/reactivate; see Persona's reference, [Reactivate a Connection].
+//
+// [Reactivate a Connection]: https://docs.withpersona.com/api-reference/connect/connections/reactivate-a-connect-connection
 func (s *ConnectionsService) Reactivate(ctx context.Context, id string, opts ...RequestOption) (*Connection, error) {
 	if err := checkID("id", id); err != nil {
 		return nil, err
@@ -115,9 +123,12 @@ func (s *ConnectionsService) Reactivate(ctx context.Context, id string, opts ...
 }
 
 // List returns one page of the caller's connections, outbound and inbound,
-// newest first.
+// newest first. Pass the page's [Page.NextCursor] as After for the next
+// page, or use [ConnectionsService.All].
 //
-// It calls GET /connect/connections.
+// It calls GET /connect/connections; see Persona's reference, [List all Connections].
+//
+// [List all Connections]: https://docs.withpersona.com/api-reference/connect/connections/list-all-connect-connections
 func (s *ConnectionsService) List(ctx context.Context, params *ConnectionListParams, opts ...RequestOption) (*Page[Connection], error) {
 	q, err := connectionListQuery.encode(params)
 	if err != nil {
@@ -132,12 +143,14 @@ func (s *ConnectionsService) List(ctx context.Context, params *ConnectionListPar
 // iteration after being yielded once. It starts after params.After;
 // params.Before is refused.
 //
-// A list that would never end ends with an *UnexpectedResponseError
-// (ErrUnexpectedResponse), yielded after the items before it: when the server
-// hands back a cursor All has already followed, params.After included, or
+// A list that would never end ends with an [*UnexpectedResponseError]
+// ([ErrUnexpectedResponse]), yielded after the items before it: when the
+// server hands back a cursor All has already followed, params.After included, or
 // when three pages in a row are empty yet point to a next page.
 //
-// It calls GET /connect/connections once per page.
+// It calls GET /connect/connections once per page; see Persona's reference, [List all Connections].
+//
+// [List all Connections]: https://docs.withpersona.com/api-reference/connect/connections/list-all-connect-connections
 func (s *ConnectionsService) All(ctx context.Context, params *ConnectionListParams, opts ...RequestOption) iter.Seq2[*Connection, error] {
 	return all("/connect/connections", params, func(p *ConnectionListParams) (*Page[Connection], error) {
 		return s.List(ctx, p, opts...)

@@ -13,17 +13,17 @@ import (
 // Event is one of Persona's events: something that happened to an object of
 // the organization, such as an inquiry completing or a share token being
 // redeemed. The same event reaches a service as a webhook delivery
-// (WebhookEvent) and through the Events API.
+// ([WebhookEvent]) and through the Events API ([EventsService]).
 type Event struct {
 	// ID is the event's id ("evt_…"), the same in every delivery of it.
 	ID string
-	// Name is the event's name, such as EventShareTokenInboundCreated or
-	// EventInquiryCompleted.
+	// Name is the event's name, such as [EventShareTokenInboundCreated] or
+	// [EventInquiryCompleted].
 	Name      string
 	CreatedAt time.Time
 	// Payload is the event's payload object ({"data": …, "included": …}),
 	// with kebab-case keys whatever a webhook's key inflection (see
-	// ParseWebhookEvent); values as received.
+	// [ParseWebhookEvent]); values as received.
 	Payload json.RawMessage
 	// Object names the resource the payload carries, such as
 	// {Type: "inquiry", ID: "inq_…"}; nil when the payload has none.
@@ -81,14 +81,16 @@ func (r *eventResource) event() (*Event, error) {
 
 // EventsService lists and reads the calling organization's events, as
 // webhooks deliver them. A service that was down reads the events it missed
-// here (see All) and feeds them to the same handler as its webhook
-// deliveries, deduplicating on the event id. Get it from Client.Events.
+// here (see [EventsService.All]) and feeds them to the same handler as its
+// webhook deliveries, deduplicating on the event id. Get it from
+// [Client].Events.
 type EventsService struct {
 	client *Client
 }
 
-// EventListParams filter and page EventsService.List and All. Every field
-// is optional; within a filter, an event matches any of the values.
+// EventListParams filter and page [EventsService.List] and
+// [EventsService.All]. Every field is optional; the filters combine, and
+// within one an event matches any of the values.
 type EventListParams struct {
 	// Names keeps events with one of these names, such as
 	// [EventInquiryCompleted] (filter[name]). A name is printable ASCII
@@ -124,9 +126,12 @@ func (r *eventResource) apiEvent() (*Event, error) {
 // event is decoded as a webhook delivery is: Object names the payload's
 // resource, and Connect events carry their ShareToken. An event whose
 // payload does not hold what its name promises fails the call with
-// ErrUnexpectedResponse.
+// [ErrUnexpectedResponse]. Pass the page's [Page.NextCursor] as After for
+// the next page, or use [EventsService.All].
 //
-// It calls GET /events.
+// It calls GET /events; see Persona's reference, [List all Events].
+//
+// [List all Events]: https://docs.withpersona.com/api-reference/events/list-all-events
 func (s *EventsService) List(ctx context.Context, params *EventListParams, opts ...RequestOption) (*Page[Event], error) {
 	q, err := eventListQuery.encode(params)
 	if err != nil {
@@ -146,16 +151,21 @@ func (s *EventsService) List(ctx context.Context, params *EventListParams, opts 
 // relies on its handler being indifferent to order, as a webhook handler
 // must be anyway.
 //
-// It calls GET /events once per page.
+// It calls GET /events once per page; see Persona's reference, [List all Events].
+//
+// [List all Events]: https://docs.withpersona.com/api-reference/events/list-all-events
 func (s *EventsService) All(ctx context.Context, params *EventListParams, opts ...RequestOption) iter.Seq2[*Event, error] {
 	return all("/events", params, func(p *EventListParams) (*Page[Event], error) {
 		return s.List(ctx, p, opts...)
 	})
 }
 
-// Get returns one event of the organization, decoded as List decodes them.
+// Get returns one event of the organization, decoded as
+// [EventsService.List] decodes them.
 //
-// It calls GET /events/{id}.
+// It calls GET /events/{id}; see Persona's reference, [Retrieve an Event].
+//
+// [Retrieve an Event]: https://docs.withpersona.com/api-reference/events/retrieve-an-event
 func (s *EventsService) Get(ctx context.Context, id string, opts ...RequestOption) (*Event, error) {
 	if err := checkID("id", id); err != nil {
 		return nil, err

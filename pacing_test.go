@@ -1,6 +1,6 @@
 package connect_test
 
-// The rate-limit pacing demonstration of DESIGN.md ("Rate-limit pacing"),
+// The rate-limit pacing demonstration: calls hold while the window is spent,
 // against connecttest's fixed-window limiter in real time.
 
 import (

@@ -24,7 +24,8 @@ type Page[T any] struct {
 	requestID string
 }
 
-// HasNext reports whether a page follows this one.
+// HasNext reports whether a page follows this one: whether NextCursor is
+// set. It is false on a nil page.
 func (p *Page[T]) HasNext() bool { return p != nil && p.NextCursor != "" }
 
 // newPage is the page doc holds, its resources converted to items.

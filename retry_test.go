@@ -1,6 +1,6 @@
 package connect_test
 
-// Tests of the retry, wait, pacing and body-cap policies of DESIGN.md, one
+// Tests of the retry, wait, pacing and body-cap policies, one
 // test (or table row) per rule. Time-dependent rules run inside a
 // testing/synctest bubble, where every wait is measured on the fake clock
 // exactly and costs no real time; the rest use a real httptest server with

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	connect "github.com/personaconnect/connect-go"
+	"github.com/personaconnect/connect-go/connecttest"
 )
 
 func TestEventsListDecodesAndEncodesFilters(t *testing.T) {
@@ -264,4 +265,14 @@ func TestWebhooksRotateSecretValidationAndChecks(t *testing.T) {
 	assert.Zero(t, rec.count())
 	_, err = c.Webhooks.RotateSecret(ctx, "wbh_1", nil)
 	assert.ErrorIs(t, err, connect.ErrUnexpectedResponse, "a connection is not a webhook")
+}
+
+// TestEventNamesMatchTheFake: connecttest keeps its own copies of the
+// Connect event names, so that the fake does not depend on the client it
+// tests; both must spell them as Persona does.
+func TestEventNamesMatchTheFake(t *testing.T) {
+	assert.Equal(t, connecttest.EventShareTokenInboundCreated, connect.EventShareTokenInboundCreated)
+	assert.Equal(t, connecttest.EventShareTokenInboundRedeemed, connect.EventShareTokenInboundRedeemed)
+	assert.Equal(t, connecttest.EventShareTokenOutboundCreated, connect.EventShareTokenOutboundCreated)
+	assert.Equal(t, connecttest.EventShareTokenOutboundRedeemed, connect.EventShareTokenOutboundRedeemed)
 }
