@@ -88,7 +88,7 @@ func FuzzDecodeListPage(f *testing.F) {
 		if json.Unmarshal(body, &doc) != nil {
 			return
 		}
-		page := newPage(&doc, shareTokens(&doc))
+		page := pageFrom(&doc, shareTokens(&doc))
 		if len(page.Data) != len(doc.Data) {
 			t.Fatalf("%d resources became %d", len(doc.Data), len(page.Data))
 		}

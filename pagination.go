@@ -28,9 +28,9 @@ type Page[T any] struct {
 // set. It is false on a nil page.
 func (p *Page[T]) HasNext() bool { return p != nil && p.NextCursor != "" }
 
-// newPage is the page doc holds, its resources converted to items.
-func newPage[R, T any](doc *listDocument[R], items []*T) *Page[T] {
-	return &Page[T]{
+// pageFrom is the page doc holds, its resources converted to items.
+func pageFrom[R, T any](doc *listDocument[R], items []*T) Page[T] {
+	return Page[T]{
 		Data:       items,
 		NextCursor: cursor(doc.Links.Next, "page[after]"),
 		PrevCursor: cursor(doc.Links.Prev, "page[before]"),

@@ -33,11 +33,11 @@ func (k *kind[R, T]) one(ctx context.Context, c *Client, method, path string, qu
 
 // list fetches one page of the list at path.
 func (k *kind[R, T]) list(ctx context.Context, c *Client, path string, query url.Values, opts []RequestOption) (*Page[T], error) {
-	doc := pageDocument[R, T]{listDocument: listDocument[R]{want: k.typ}, kind: k}
-	if err := c.do(ctx, http.MethodGet, path, query, nil, &doc, opts); err != nil {
+	doc := &pageDocument[R, T]{listDocument: listDocument[R]{want: k.typ}, kind: k}
+	if err := c.do(ctx, http.MethodGet, path, query, nil, doc, opts); err != nil {
 		return nil, err
 	}
-	return newPage(&doc.listDocument, doc.items), nil
+	return doc.release(), nil
 }
 
 // oneDocument is a body holding one resource of a kind. Its check converts
@@ -62,11 +62,22 @@ func (d *oneDocument[R, T]) check() string {
 }
 
 // pageDocument is a body holding a page of resources of a kind, converted
-// by its check as oneDocument's is.
+// by its check as oneDocument's is. The Page it returns lives in it, one
+// allocation fewer per page, and release lets go of everything else it
+// holds, so that a Page kept by the caller keeps no wire data alive.
 type pageDocument[R, T any] struct {
 	listDocument[R]
 	kind  *kind[R, T]
 	items []*T
+	page  Page[T]
+}
+
+// release returns the page and drops the wire resources and links.
+func (d *pageDocument[R, T]) release() *Page[T] {
+	d.page = pageFrom(&d.listDocument, d.items)
+	d.listDocument = listDocument[R]{}
+	d.items = nil
+	return &d.page
 }
 
 func (d *pageDocument[R, T]) check() string {
@@ -91,17 +102,20 @@ type listParams[P any] interface {
 }
 
 // all iterates over the list at path, as the services' All methods
-// describe: list fetches the page after a cursor with a copy of params
-// whose After is that cursor. params may be nil.
+// describe: list fetches the page after a cursor, given a copy of params
+// whose After is that cursor. params may be nil. Each iteration has a copy
+// of its own, reused for every page of it.
 func all[P any, PP listParams[P], T any](path string, params PP, list func(PP) (*Page[T], error)) iter.Seq2[*T, error] {
 	var base P
 	if params != nil {
 		base = *params
 	}
-	start := PP(&base).listOptions()
-	return paginate(path, start.After, start.Before, func(after string) (*Page[T], error) {
+	return func(yield func(*T, error) bool) {
 		p := base
-		PP(&p).listOptions().After = after
-		return list(&p)
-	})
+		start := *PP(&p).listOptions()
+		paginate(path, start.After, start.Before, func(after string) (*Page[T], error) {
+			PP(&p).listOptions().After = after
+			return list(&p)
+		})(yield)
+	}
 }
