@@ -51,7 +51,8 @@ func BenchmarkDecodeListPage(b *testing.B) {
 		if err := json.Unmarshal(body, &doc); err != nil {
 			return err
 		}
-		decodeSinkPage = newPage(&doc, (*shareTokenResource).shareToken)
+		page := pageFrom(&doc, shareTokens(&doc))
+		decodeSinkPage = &page
 		return nil
 	}, func() error {
 		var doc bench.ListDoc

@@ -154,7 +154,7 @@ func BenchmarkListPage(b *testing.B) {
 			return err
 		},
 		func(ctx context.Context, c *connect.Client) error {
-			page, err := c.ShareTokens.List(ctx, &connect.ShareTokenListParams{PageSize: 100})
+			page, err := c.ShareTokens.List(ctx, &connect.ShareTokenListParams{ListOptions: connect.ListOptions{PageSize: 100}})
 			if err == nil && len(page.Data) != 100 {
 				err = fmt.Errorf("page of %d", len(page.Data))
 			}
@@ -176,7 +176,7 @@ func BenchmarkAll(b *testing.B) {
 		},
 		func(ctx context.Context, c *connect.Client) error {
 			n := 0
-			for t, err := range c.ShareTokens.All(ctx, &connect.ShareTokenListParams{PageSize: 100}) {
+			for t, err := range c.ShareTokens.All(ctx, &connect.ShareTokenListParams{ListOptions: connect.ListOptions{PageSize: 100}}) {
 				if err != nil {
 					return err
 				}
@@ -302,7 +302,7 @@ func allMemory(tb testing.TB, c *connect.Client) (peakInuse, peakLive, page int6
 	}
 
 	before := live()
-	p, err := c.ShareTokens.List(ctx, &connect.ShareTokenListParams{PageSize: 100})
+	p, err := c.ShareTokens.List(ctx, &connect.ShareTokenListParams{ListOptions: connect.ListOptions{PageSize: 100}})
 	require.NoError(tb, err)
 	page = live() - before
 	runtime.KeepAlive(p)
@@ -311,7 +311,7 @@ func allMemory(tb testing.TB, c *connect.Client) (peakInuse, peakLive, page int6
 	start := live()
 	startInuse := int64(ms.HeapInuse)
 	n := 0
-	for tok, err := range c.ShareTokens.All(ctx, &connect.ShareTokenListParams{PageSize: 100}) {
+	for tok, err := range c.ShareTokens.All(ctx, &connect.ShareTokenListParams{ListOptions: connect.ListOptions{PageSize: 100}}) {
 		require.NoError(tb, err)
 		n++
 		if n%1000 == 0 {
@@ -446,7 +446,7 @@ func TestBenchBaselineParity(t *testing.T) {
 
 	var baseIDs, sdkIDs []string
 	require.NoError(t, base.All(ctx, 100, func(t *bench.Token) { baseIDs = append(baseIDs, t.ID) }))
-	for tok, err := range sdk.ShareTokens.All(ctx, &connect.ShareTokenListParams{PageSize: 100}) {
+	for tok, err := range sdk.ShareTokens.All(ctx, &connect.ShareTokenListParams{ListOptions: connect.ListOptions{PageSize: 100}}) {
 		require.NoError(t, err)
 		sdkIDs = append(sdkIDs, tok.ID)
 	}

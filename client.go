@@ -17,16 +17,18 @@ import (
 const (
 	// Version is the version of this SDK, sent in the User-Agent header.
 	Version = "0.1.0"
-	// DefaultBaseURL is Persona's API root, used unless WithBaseURL says otherwise.
+	// DefaultBaseURL is Persona's API root, used unless [WithBaseURL] says otherwise.
 	DefaultBaseURL = "https://api.withpersona.com/api/v1"
 	// DefaultPersonaVersion is the API version the SDK is written against and
-	// sends as Persona-Version unless WithPersonaVersion says otherwise.
+	// sends as Persona-Version unless [WithPersonaVersion] says otherwise.
 	DefaultPersonaVersion = "2025-12-08"
 )
 
 // Client talks to Persona's Connect API with one API key. Create it once with
-// NewClient and share it: it is safe for concurrent use, keeps connections
-// alive, and holds the rate-limit state that paces all of its callers.
+// [NewClient] and share it: it is safe for concurrent use, keeps connections
+// alive, and holds the rate-limit state that paces all of its callers. Its
+// services wrap the API's endpoints; [Client.Do] reaches any other through
+// the same pipeline.
 //
 // Printing a Client with any fmt verb never reveals the API key, and neither
 // does anything that walks it by reflection (a testify diff, a struct
@@ -54,7 +56,7 @@ type Client struct {
 }
 
 // NewClient returns a Client that authenticates with apiKey. It performs no
-// I/O. It fails with a *ValidationError when the key is empty or malformed or
+// I/O. It fails with a [*ValidationError] when the key is empty or malformed or
 // when an option is invalid; the error never contains the key.
 func NewClient(apiKey string, opts ...ClientOption) (*Client, error) {
 	if err := checkAPIKey(apiKey); err != nil {
@@ -130,36 +132,48 @@ func (c Client) Format(f fmt.State, _ rune) {
 	fmt.Fprintf(f, "connect.Client{BaseURL: %q, PersonaVersion: %q, APIKey: [redacted]}", c.baseURL, c.cfg.personaVersion)
 }
 
-// do runs one API call: it validates the request options, sends the request
-// through the engine, fills a WithResponseInto target, turns a non-2xx
-// response into an *Error and decodes a 2xx body into out.
+// do runs one of the SDK's calls: send, then decode a 2xx body into out.
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, body, out any, opts []RequestOption) error {
-	if ctx == nil {
-		return &ValidationError{Field: "ctx", Reason: "is nil"}
-	}
-	var rc requestConfig
-	for _, opt := range opts {
-		if opt != nil {
-			opt(&rc)
-		}
-	}
-	if rc.err != nil {
-		return rc.err
-	}
-	req, err := c.newRequest(method, path, query, body, &rc)
+	res, err := c.send(ctx, method, path, query, body, opts)
 	if err != nil {
 		return err
 	}
+	return decodeBody(method, path, res, out)
+}
+
+// send runs one request through the pipeline: it validates the request
+// options, sends the request through the engine, fills a WithResponseInto
+// target and turns a non-2xx response into an *Error. A result it returns
+// is a 2xx.
+func (c *Client) send(ctx context.Context, method, path string, query url.Values, body any, opts []RequestOption) (*engine.Result, error) {
+	if ctx == nil {
+		return nil, &ValidationError{Field: "ctx", Reason: "is nil"}
+	}
+	reqOpts, err := applyRequestOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	req, err := c.newRequest(method, path, query, body, &reqOpts)
+	if err != nil {
+		return nil, err
+	}
 	res, err := c.engine.Do(ctx, req)
-	if rc.response != nil {
-		*rc.response = newResponse(res)
+	if reqOpts.response != nil {
+		*reqOpts.response = newResponse(res)
 	}
 	if err != nil {
-		return &callError{method: method, path: path, err: err}
+		return nil, &callError{method: method, path: path, err: err}
 	}
 	if res.StatusCode < 200 || res.StatusCode > 299 {
-		return newError(method, path, res)
+		return nil, newError(method, path, res)
 	}
+	return res, nil
+}
+
+// decodeBody decodes the body of a 2xx into out, unless out is nil, and
+// makes a body that does not decode, or that a checkedDocument refuses, an
+// *UnexpectedResponseError.
+func decodeBody(method, path string, res *engine.Result, out any) error {
 	if out == nil {
 		return nil
 	}
@@ -208,28 +222,34 @@ func (e *callError) Error() string {
 
 func (e *callError) Unwrap() error { return e.err }
 
-func (c *Client) newRequest(method, path string, query url.Values, body any, rc *requestConfig) (*engine.Request, error) {
+func (c *Client) newRequest(method, path string, query url.Values, body any, reqOpts *requestConfig) (*engine.Request, error) {
 	u := c.baseURL + path
 	if len(query) > 0 {
 		u += "?" + query.Encode()
 	}
 	header := c.header()
 	var payload []byte
-	if body != nil {
+	switch b := body.(type) {
+	case nil:
+	case json.RawMessage: // Client.Do's, encoded and checked already
+		payload = b
+	default:
 		var err error
 		if payload, err = json.Marshal(body); err != nil {
 			return nil, fmt.Errorf("connect: %s %s: encoding request body: %w", method, path, err)
 		}
+	}
+	if payload != nil {
 		header["Content-Type"] = []string{"application/json"}
 	}
 	if method == http.MethodPost {
-		key := rc.idempotencyKey
+		key := reqOpts.idempotencyKey
 		if key == "" {
 			key = rand.Text()
 		}
 		header["Idempotency-Key"] = []string{key}
 	}
-	for _, h := range rc.headers {
+	for _, h := range reqOpts.headers {
 		header.Set(h.key, h.value)
 	}
 	return &engine.Request{Method: method, URL: u, Path: path, Header: header, Body: payload}, nil

@@ -4,13 +4,12 @@ import (
 	"context"
 	"iter"
 	"net/http"
-	"net/url"
 	"time"
 )
 
 // ConnectionsService creates and manages connections: the link from a
 // source organization to a destination organization that share tokens
-// travel over. Get it from Client.Connections.
+// travel over. Get it from [Client].Connections.
 //
 // A connection starts pending; the destination accepts it in Persona's
 // Dashboard (there is no API call for that), which makes it active. Either
@@ -44,28 +43,33 @@ const (
 	ConnectionStatusInactive ConnectionStatus = "inactive" // deactivated by either side
 )
 
-// ConnectionCreateParams are the parameters of ConnectionsService.Create.
+// ConnectionCreateParams are the parameters of [ConnectionsService.Create].
 type ConnectionCreateParams struct {
 	// DestinationOrganizationID is the partner's organization ("org_…"). Required.
 	DestinationOrganizationID string
 }
 
-// ConnectionListParams filter and page ConnectionsService.List and All.
-// Every field is optional.
+// ConnectionListParams filter and page [ConnectionsService.List] and
+// [ConnectionsService.All]. Every field is optional; the filters combine.
 type ConnectionListParams struct {
-	Status                    ConnectionStatus `url:"filter[status],omitempty"`
-	DestinationOrganizationID string           `url:"filter[destination-organization-id],omitempty"`
-	// PageSize is 1 to 100; zero leaves Persona's default of 10.
-	PageSize int `url:"page[size],omitempty"`
-	// After and Before are cursors from a Page; at most one may be set.
-	After  string `url:"page[after],omitempty"`
-	Before string `url:"page[before],omitempty"`
+	// Status keeps the connections in this status.
+	Status ConnectionStatus `url:"filter[status],omitempty" connect:"enum"`
+	// DestinationOrganizationID keeps the connections to this
+	// organization ("org_…").
+	DestinationOrganizationID string `url:"filter[destination-organization-id],omitempty" connect:"id"`
+	ListOptions
 }
+
+var connectionListQuery = mustQueryFields[ConnectionListParams]()
+
+var connectionKind = &kind[connectionResource, Connection]{typ: typeConnection, convert: infallible((*connectionResource).connection)}
 
 // Create creates a connection from the caller's organization to a
 // destination organization, in status pending. Source only.
 //
-// It calls POST /connect/connections.
+// It calls POST /connect/connections; see Persona's reference, [Create a Connection].
+//
+// [Create a Connection]: https://docs.withpersona.com/api-reference/connect/connections/create-a-connect-connection
 func (s *ConnectionsService) Create(ctx context.Context, params *ConnectionCreateParams, opts ...RequestOption) (*Connection, error) {
 	if params == nil {
 		return nil, &ValidationError{Field: "params", Reason: "is nil; DestinationOrganizationID is required"}
@@ -76,56 +80,61 @@ func (s *ConnectionsService) Create(ctx context.Context, params *ConnectionCreat
 	body := requestDocument[connectionCreateAttributes]{Data: requestData[connectionCreateAttributes]{
 		Attributes: connectionCreateAttributes{DestinationOrganizationID: params.DestinationOrganizationID},
 	}}
-	return s.send(ctx, http.MethodPost, "/connect/connections", body, opts)
+	return connectionKind.one(ctx, s.client, http.MethodPost, "/connect/connections", nil, body, opts)
 }
 
 // Get returns a connection. Either side may call it.
 //
-// It calls GET /connect/connections/{id}.
+// It calls GET /connect/connections/{id}; see Persona's reference, [Retrieve a Connection].
+//
+// [Retrieve a Connection]: https://docs.withpersona.com/api-reference/connect/connections/retrieve-a-connect-connection
 func (s *ConnectionsService) Get(ctx context.Context, id string, opts ...RequestOption) (*Connection, error) {
 	if err := checkID("id", id); err != nil {
 		return nil, err
 	}
-	return s.send(ctx, http.MethodGet, "/connect/connections/"+id, nil, opts)
+	return connectionKind.one(ctx, s.client, http.MethodGet, "/connect/connections/"+id, nil, nil, opts)
 }
 
 // Deactivate stops a pending or active connection: no token can be created
 // or redeemed over it until it is reactivated and accepted again. Either
 // side may call it.
 //
-// It calls POST /connect/connections/{id}/deactivate.
+// It calls POST /connect/connections/{id}/deactivate; see Persona's reference, [Deactivate a Connection].
+//
+// [Deactivate a Connection]: https://docs.withpersona.com/api-reference/connect/connections/deactivate-a-connect-connection
 func (s *ConnectionsService) Deactivate(ctx context.Context, id string, opts ...RequestOption) (*Connection, error) {
 	if err := checkID("id", id); err != nil {
 		return nil, err
 	}
-	return s.send(ctx, http.MethodPost, "/connect/connections/"+id+"/deactivate", nil, opts)
+	return connectionKind.one(ctx, s.client, http.MethodPost, "/connect/connections/"+id+"/deactivate", nil, nil, opts)
 }
 
 // Reactivate returns an inactive connection to pending; the destination
 // must accept it again. Source only.
 //
-// It calls POST /connect/connections/{id}/reactivate.
+// It calls POST /connect/connections/{id}/reactivate; see Persona's reference, [Reactivate a Connection].
+//
+// [Reactivate a Connection]: https://docs.withpersona.com/api-reference/connect/connections/reactivate-a-connect-connection
 func (s *ConnectionsService) Reactivate(ctx context.Context, id string, opts ...RequestOption) (*Connection, error) {
 	if err := checkID("id", id); err != nil {
 		return nil, err
 	}
-	return s.send(ctx, http.MethodPost, "/connect/connections/"+id+"/reactivate", nil, opts)
+	return connectionKind.one(ctx, s.client, http.MethodPost, "/connect/connections/"+id+"/reactivate", nil, nil, opts)
 }
 
 // List returns one page of the caller's connections, outbound and inbound,
-// newest first.
+// newest first. Pass the page's [Page.NextCursor] as After for the next
+// page, or use [ConnectionsService.All].
 //
-// It calls GET /connect/connections.
+// It calls GET /connect/connections; see Persona's reference, [List all Connections].
+//
+// [List all Connections]: https://docs.withpersona.com/api-reference/connect/connections/list-all-connect-connections
 func (s *ConnectionsService) List(ctx context.Context, params *ConnectionListParams, opts ...RequestOption) (*Page[Connection], error) {
-	q, err := params.query()
+	q, err := connectionListQuery.encode(params)
 	if err != nil {
 		return nil, err
 	}
-	doc := listDocument[connectionResource]{want: typeConnection}
-	if err := s.client.do(ctx, http.MethodGet, "/connect/connections", q, nil, &doc, opts); err != nil {
-		return nil, err
-	}
-	return newPage(&doc, (*connectionResource).connection), nil
+	return connectionKind.list(ctx, s.client, "/connect/connections", q, opts)
 }
 
 // All iterates over every connection that matches params, fetching one page
@@ -134,45 +143,20 @@ func (s *ConnectionsService) List(ctx context.Context, params *ConnectionListPar
 // iteration after being yielded once. It starts after params.After;
 // params.Before is refused.
 //
-// A list that would never end ends with an *UnexpectedResponseError
-// (ErrUnexpectedResponse), yielded after the items before it: when the server
-// hands back a cursor All has already followed, params.After included, or
+// A list that would never end ends with an [*UnexpectedResponseError]
+// ([ErrUnexpectedResponse]), yielded after the items before it: when the
+// server hands back a cursor All has already followed, params.After included, or
 // when three pages in a row are empty yet point to a next page.
 //
-// It calls GET /connect/connections once per page.
+// It calls GET /connect/connections once per page; see Persona's reference, [List all Connections].
+//
+// [List all Connections]: https://docs.withpersona.com/api-reference/connect/connections/list-all-connect-connections
 func (s *ConnectionsService) All(ctx context.Context, params *ConnectionListParams, opts ...RequestOption) iter.Seq2[*Connection, error] {
-	var base ConnectionListParams
-	if params != nil {
-		base = *params
-	}
-	return paginate("/connect/connections", base.After, base.Before, func(after string) (*Page[Connection], error) {
-		p := base
-		p.After = after
-		return s.List(ctx, &p, opts...)
+	return all("/connect/connections", params, func(p *ConnectionListParams) (*Page[Connection], error) {
+		return s.List(ctx, p, opts...)
 	})
-}
-
-func (s *ConnectionsService) send(ctx context.Context, method, path string, body any, opts []RequestOption) (*Connection, error) {
-	doc := document[connectionResource]{want: typeConnection}
-	if err := s.client.do(ctx, method, path, nil, body, &doc, opts); err != nil {
-		return nil, err
-	}
-	return doc.Data.connection(), nil
 }
 
 type connectionCreateAttributes struct {
 	DestinationOrganizationID string `json:"destination-organization-id"`
-}
-
-func (p *ConnectionListParams) query() (url.Values, error) {
-	if p == nil {
-		return nil, nil
-	}
-	if err := checkListParams(p.DestinationOrganizationID, "DestinationOrganizationID", p.PageSize, p.After, p.Before); err != nil {
-		return nil, err
-	}
-	if err := checkEnum("Status", string(p.Status)); err != nil {
-		return nil, err
-	}
-	return encodeQuery(p)
 }

@@ -156,14 +156,13 @@ func TestConnectionList(t *testing.T) {
 			params: &connect.ConnectionListParams{
 				Status:                    connect.ConnectionStatusActive,
 				DestinationOrganizationID: "org_XYZ789",
-				PageSize:                  50,
-				Before:                    "cxn_DEF456",
+				ListOptions:               connect.ListOptions{PageSize: 50, Before: "cxn_DEF456"},
 			},
 			rawQuery: "filter%5Bdestination-organization-id%5D=org_XYZ789&filter%5Bstatus%5D=active&page%5Bbefore%5D=cxn_DEF456&page%5Bsize%5D=50",
 		},
 		{
 			name:     "after",
-			params:   &connect.ConnectionListParams{Status: connect.ConnectionStatusInactive, After: "cxn_XYZ789"},
+			params:   &connect.ConnectionListParams{Status: connect.ConnectionStatusInactive, ListOptions: connect.ListOptions{After: "cxn_XYZ789"}},
 			rawQuery: "filter%5Bstatus%5D=inactive&page%5Bafter%5D=cxn_XYZ789",
 		},
 	}

@@ -14,8 +14,8 @@ import (
 	"github.com/personaconnect/connect-go/internal/engine"
 )
 
-// Sentinels for errors.Is. An *Error matches the one for its status class;
-// a *ValidationError matches ErrInvalidParams.
+// Sentinels for [errors.Is]. An [*Error] matches the one for its status
+// class; a [*ValidationError] matches ErrInvalidParams.
 var (
 	ErrBadRequest    = errors.New("connect: bad request")          // 400
 	ErrUnauthorized  = errors.New("connect: unauthorized")         // 401: the API key is wrong or revoked
@@ -206,7 +206,7 @@ func newError(method, path string, res *engine.Result) *Error {
 }
 
 // UnexpectedResponseError reports a successful status whose body the SDK
-// refused (see ErrUnexpectedResponse, which it matches). It names the call
+// refused (see [ErrUnexpectedResponse], which it matches). It names the call
 // so that the response can be found in the server's logs.
 type UnexpectedResponseError struct {
 	// Method and Path name the call, such as "GET /connect/share-tokens/cnst_…".
@@ -224,7 +224,7 @@ type UnexpectedResponseError struct {
 }
 
 // Error reads like "connect: GET /connect/share-tokens/cnst_1: unexpected
-// 200 response: data has no id (request req_1)", escaped as *Error's is.
+// 200 response: data has no id (request req_1)", escaped as [Error.Error] is.
 func (e *UnexpectedResponseError) Error() string {
 	var b strings.Builder
 	b.WriteString("connect: ")
@@ -246,7 +246,7 @@ func (e *UnexpectedResponseError) Is(target error) bool { return target == ErrUn
 func (e *UnexpectedResponseError) Unwrap() error { return e.Err }
 
 // ValidationError reports a parameter the SDK refused before sending
-// anything. It matches ErrInvalidParams.
+// anything. It matches [ErrInvalidParams].
 type ValidationError struct {
 	// Field names the parameter or option, such as "ConnectionID".
 	Field string

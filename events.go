@@ -6,8 +6,6 @@ import (
 	"errors"
 	"iter"
 	"net/http"
-	"net/url"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -15,17 +13,17 @@ import (
 // Event is one of Persona's events: something that happened to an object of
 // the organization, such as an inquiry completing or a share token being
 // redeemed. The same event reaches a service as a webhook delivery
-// (WebhookEvent) and through the Events API.
+// ([WebhookEvent]) and through the Events API ([EventsService]).
 type Event struct {
 	// ID is the event's id ("evt_…"), the same in every delivery of it.
 	ID string
-	// Name is the event's name, such as EventShareTokenInboundCreated or
-	// EventInquiryCompleted.
+	// Name is the event's name, such as [EventShareTokenInboundCreated] or
+	// [EventInquiryCompleted].
 	Name      string
 	CreatedAt time.Time
 	// Payload is the event's payload object ({"data": …, "included": …}),
 	// with kebab-case keys whatever a webhook's key inflection (see
-	// ParseWebhookEvent); values as received.
+	// [ParseWebhookEvent]); values as received.
 	Payload json.RawMessage
 	// Object names the resource the payload carries, such as
 	// {Type: "inquiry", ID: "inq_…"}; nil when the payload has none.
@@ -83,51 +81,63 @@ func (r *eventResource) event() (*Event, error) {
 
 // EventsService lists and reads the calling organization's events, as
 // webhooks deliver them. A service that was down reads the events it missed
-// here (see All) and feeds them to the same handler as its webhook
-// deliveries, deduplicating on the event id. Get it from Client.Events.
+// here (see [EventsService.All]) and feeds them to the same handler as its
+// webhook deliveries, deduplicating on the event id. Get it from
+// [Client].Events.
 type EventsService struct {
 	client *Client
 }
 
-// EventListParams filter and page EventsService.List and All. Every field
-// is optional; within a filter, an event matches any of the values.
+// EventListParams filter and page [EventsService.List] and
+// [EventsService.All]. Every field is optional; the filters combine, and
+// within one an event matches any of the values.
 type EventListParams struct {
 	// Names keeps events with one of these names, such as
-	// EventInquiryCompleted (filter[name]).
-	Names []string `url:"filter[name],comma,omitempty"`
+	// [EventInquiryCompleted] (filter[name]). A name is printable ASCII
+	// without spaces or commas: Persona splits the filter at commas.
+	Names []string `url:"filter[name],comma,omitempty" connect:"event-names"`
 	// ObjectIDs keeps events whose payload is one of these objects
 	// ("inq_…", "cnst_…"; filter[object-id]).
-	ObjectIDs []string `url:"filter[object-id],comma,omitempty"`
+	ObjectIDs []string `url:"filter[object-id],comma,omitempty" connect:"ids"`
 	// IDs keeps the events with these ids ("evt_…"; filter[id]).
-	IDs []string `url:"filter[id],comma,omitempty"`
-	// PageSize is 1 to 100; zero leaves Persona's default of 10.
-	PageSize int `url:"page[size],omitempty"`
-	// After and Before are cursors from a Page; at most one may be set.
-	After  string `url:"page[after],omitempty"`
-	Before string `url:"page[before],omitempty"`
+	IDs []string `url:"filter[id],comma,omitempty" connect:"ids"`
+	ListOptions
+}
+
+var eventListQuery = mustQueryFields[EventListParams]()
+
+var eventKind = &kind[eventResource, Event]{typ: typeEvent, convert: (*eventResource).apiEvent}
+
+// apiEvent converts an event the Events API returned, wording a payload
+// that breaks its name's promise as the reason the response is unexpected.
+func (r *eventResource) apiEvent() (*Event, error) {
+	ev, err := r.event()
+	if err == nil {
+		return ev, nil
+	}
+	var ue *UnexpectedResponseError
+	if errors.As(err, &ue) {
+		return nil, errors.New(ue.Reason)
+	}
+	return nil, errors.New("event " + r.ID + " payload: " + err.Error())
 }
 
 // List returns one page of the organization's events, newest first. Each
 // event is decoded as a webhook delivery is: Object names the payload's
 // resource, and Connect events carry their ShareToken. An event whose
 // payload does not hold what its name promises fails the call with
-// ErrUnexpectedResponse.
+// [ErrUnexpectedResponse]. Pass the page's [Page.NextCursor] as After for
+// the next page, or use [EventsService.All].
 //
-// It calls GET /events.
+// It calls GET /events; see Persona's reference, [List all Events].
+//
+// [List all Events]: https://docs.withpersona.com/api-reference/events/list-all-events
 func (s *EventsService) List(ctx context.Context, params *EventListParams, opts ...RequestOption) (*Page[Event], error) {
-	q, err := params.query()
+	q, err := eventListQuery.encode(params)
 	if err != nil {
 		return nil, err
 	}
-	doc := eventListDocument{listDocument: listDocument[eventResource]{want: typeEvent}}
-	if err := s.client.do(ctx, http.MethodGet, "/events", q, nil, &doc, opts); err != nil {
-		return nil, err
-	}
-	return &Page[Event]{
-		Data:       doc.events,
-		NextCursor: cursor(doc.Links.Next, "page[after]"),
-		PrevCursor: cursor(doc.Links.Prev, "page[before]"),
-	}, nil
+	return eventKind.list(ctx, s.client, "/events", q, opts)
 }
 
 // All iterates over every event that matches params, newest first,
@@ -141,113 +151,32 @@ func (s *EventsService) List(ctx context.Context, params *EventListParams, opts 
 // relies on its handler being indifferent to order, as a webhook handler
 // must be anyway.
 //
-// It calls GET /events once per page.
+// It calls GET /events once per page; see Persona's reference, [List all Events].
+//
+// [List all Events]: https://docs.withpersona.com/api-reference/events/list-all-events
 func (s *EventsService) All(ctx context.Context, params *EventListParams, opts ...RequestOption) iter.Seq2[*Event, error] {
-	var base EventListParams
-	if params != nil {
-		base = *params
-	}
-	return paginate("/events", base.After, base.Before, func(after string) (*Page[Event], error) {
-		p := base
-		p.After = after
-		return s.List(ctx, &p, opts...)
+	return all("/events", params, func(p *EventListParams) (*Page[Event], error) {
+		return s.List(ctx, p, opts...)
 	})
 }
 
-// Get returns one event of the organization, decoded as List decodes them.
+// Get returns one event of the organization, decoded as
+// [EventsService.List] decodes them.
 //
-// It calls GET /events/{id}.
+// It calls GET /events/{id}; see Persona's reference, [Retrieve an Event].
+//
+// [Retrieve an Event]: https://docs.withpersona.com/api-reference/events/retrieve-an-event
 func (s *EventsService) Get(ctx context.Context, id string, opts ...RequestOption) (*Event, error) {
 	if err := checkID("id", id); err != nil {
 		return nil, err
 	}
-	doc := eventDocument{document: document[eventResource]{want: typeEvent}}
-	if err := s.client.do(ctx, http.MethodGet, "/events/"+id, nil, nil, &doc, opts); err != nil {
-		return nil, err
-	}
-	return doc.event, nil
-}
-
-// eventDocument is GET /events/{id}'s body. Its check also decodes the
-// event's payload, so that a payload that breaks its name's promise is
-// reported, like any unexpected body, with the call and its request id.
-type eventDocument struct {
-	document[eventResource]
-	event *Event
-}
-
-func (d *eventDocument) check() string {
-	if reason := d.document.check(); reason != "" {
-		return reason
-	}
-	ev, err := d.Data.event()
-	if err != nil {
-		return eventProblem(d.Data.ID, err)
-	}
-	d.event = ev
-	return ""
-}
-
-// eventListDocument is GET /events's body, checked like eventDocument.
-type eventListDocument struct {
-	listDocument[eventResource]
-	events []*Event
-}
-
-func (d *eventListDocument) check() string {
-	if reason := d.listDocument.check(); reason != "" {
-		return reason
-	}
-	d.events = make([]*Event, len(d.Data))
-	for i := range d.Data {
-		ev, err := d.Data[i].event()
-		if err != nil {
-			return "data[" + strconv.Itoa(i) + "]: " + eventProblem(d.Data[i].ID, err)
-		}
-		d.events[i] = ev
-	}
-	return ""
-}
-
-// eventProblem words a payload that event() refused.
-func eventProblem(id string, err error) string {
-	var ue *UnexpectedResponseError
-	if errors.As(err, &ue) {
-		return ue.Reason
-	}
-	return "event " + id + " payload: " + err.Error()
-}
-
-func (p *EventListParams) query() (url.Values, error) {
-	if p == nil {
-		return nil, nil
-	}
-	if err := checkListParams("", "", p.PageSize, p.After, p.Before); err != nil {
-		return nil, err
-	}
-	for i, name := range p.Names {
-		if err := checkEventName(i, name); err != nil {
-			return nil, err
-		}
-	}
-	for _, f := range []struct {
-		field string
-		ids   []string
-	}{{"ObjectIDs", p.ObjectIDs}, {"IDs", p.IDs}} {
-		for i, id := range f.ids {
-			if err := checkID(f.field+"["+strconv.Itoa(i)+"]", id); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return encodeQuery(p)
+	return eventKind.one(ctx, s.client, http.MethodGet, "/events/"+id, nil, nil, opts)
 }
 
 // checkEventName accepts a printable name without a comma: Persona reads
 // filter[name] as a comma-separated list, so a comma would split a name in
 // two.
-func checkEventName(i int, name string) error {
-	field := "Names[" + strconv.Itoa(i) + "]"
+func checkEventName(field, name string) error {
 	switch {
 	case name == "":
 		return &ValidationError{Field: field, Reason: "is empty"}

@@ -323,7 +323,7 @@ func ExampleShareTokensService_List() {
 	}
 
 	// Newest first, two to a page.
-	params := &connect.ShareTokenListParams{Direction: connect.DirectionOutbound, PageSize: 2}
+	params := &connect.ShareTokenListParams{Direction: connect.DirectionOutbound, ListOptions: connect.ListOptions{PageSize: 2}}
 	for {
 		page, err := d.source.ShareTokens.List(ctx, params)
 		if err != nil {
@@ -362,8 +362,8 @@ func ExampleShareTokensService_All() {
 	srv.ResetRequests()
 	n := 0
 	for tok, err := range d.dest.ShareTokens.All(ctx, &connect.ShareTokenListParams{
-		Status:   connect.ShareTokenStatusCreated,
-		PageSize: 2,
+		Status:      connect.ShareTokenStatusCreated,
+		ListOptions: connect.ListOptions{PageSize: 2},
 	}) {
 		if err != nil {
 			log.Fatal(err)

@@ -88,7 +88,7 @@ func FuzzDecodeListPage(f *testing.F) {
 		if json.Unmarshal(body, &doc) != nil {
 			return
 		}
-		page := newPage(&doc, (*shareTokenResource).shareToken)
+		page := pageFrom(&doc, shareTokens(&doc))
 		if len(page.Data) != len(doc.Data) {
 			t.Fatalf("%d resources became %d", len(doc.Data), len(page.Data))
 		}
@@ -147,4 +147,13 @@ func FuzzServerWait(f *testing.F) {
 			t.Fatalf("negative wait %v", wait)
 		}
 	})
+}
+
+// shareTokens converts the tokens of a page as its kind's list does.
+func shareTokens(doc *listDocument[shareTokenResource]) []*ShareToken {
+	items := make([]*ShareToken, len(doc.Data))
+	for i := range doc.Data {
+		items[i] = doc.Data[i].shareToken()
+	}
+	return items
 }

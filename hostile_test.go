@@ -168,10 +168,10 @@ var hsOps = []hsOp{
 		return hsOne(c.ShareTokens.Expire(ctx, hsTokenID))
 	}},
 	{"ShareTokens.List", http.MethodGet, "/connect/share-tokens", hsList, true, func(ctx context.Context, c *connect.Client) hsResult {
-		return hsPage(c.ShareTokens.List(ctx, &connect.ShareTokenListParams{PageSize: 10}))
+		return hsPage(c.ShareTokens.List(ctx, &connect.ShareTokenListParams{ListOptions: connect.ListOptions{PageSize: 10}}))
 	}},
 	{"ShareTokens.All", http.MethodGet, "/connect/share-tokens", hsAll, true, func(ctx context.Context, c *connect.Client) hsResult {
-		return hsIterate(c.ShareTokens.All(ctx, &connect.ShareTokenListParams{PageSize: 10}))
+		return hsIterate(c.ShareTokens.All(ctx, &connect.ShareTokenListParams{ListOptions: connect.ListOptions{PageSize: 10}}))
 	}},
 	{"ShareTokens.Wait", http.MethodGet, "/connect/share-tokens/" + hsTokenID, hsWait, true, func(ctx context.Context, c *connect.Client) hsResult {
 		return hsOne(c.ShareTokens.Wait(ctx, hsTokenID))
@@ -183,7 +183,7 @@ var hsOps = []hsOp{
 		return hsOne(c.Connections.Get(ctx, hsConnectionID))
 	}},
 	{"Connections.List", http.MethodGet, "/connect/connections", hsList, false, func(ctx context.Context, c *connect.Client) hsResult {
-		return hsPage(c.Connections.List(ctx, &connect.ConnectionListParams{PageSize: 10}))
+		return hsPage(c.Connections.List(ctx, &connect.ConnectionListParams{ListOptions: connect.ListOptions{PageSize: 10}}))
 	}},
 	{"Connections.All", http.MethodGet, "/connect/connections", hsAll, false, func(ctx context.Context, c *connect.Client) hsResult {
 		return hsIterate(c.Connections.All(ctx, nil))

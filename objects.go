@@ -10,7 +10,7 @@ import (
 
 // ObjectsService reads the objects share tokens name: the source a token
 // shares and, above all, the object a redemption made or filled
-// (ShareToken.Destination). Get it from Client.Objects.
+// ([ShareToken].Destination). Get it from [Client].Objects.
 type ObjectsService struct {
 	client *Client
 }
@@ -74,15 +74,21 @@ func objectKindOf(refType string) (objectKind, bool) {
 // Get reads the object ref names, choosing the endpoint from ref.Type:
 // "inquiry", "account", "transaction" (or "txn", as share tokens name
 // transactions), or "verification" or any "verification/…" type. Another
-// type, or an invalid ref.ID, is a *ValidationError and nothing is sent.
+// type, or an invalid ref.ID, is a [*ValidationError] and nothing is sent.
 // A response whose data is of a type inconsistent with ref (an account
-// for an inquiry, say) or has no id fails with ErrUnexpectedResponse.
+// for an inquiry, say) or has no id fails with [ErrUnexpectedResponse].
 //
 // Either organization may read its own objects: the destination its
 // copies, the source what it shared.
 //
 // It calls GET /inquiries/{id}, GET /accounts/{id}, GET /transactions/{id}
-// or GET /verifications/{id}.
+// or GET /verifications/{id}; see Persona's reference, [Retrieve an Inquiry],
+// [Retrieve an Account], [Retrieve a Transaction] and [Retrieve a Verification].
+//
+// [Retrieve an Inquiry]: https://docs.withpersona.com/api-reference/inquiries/retrieve-an-inquiry
+// [Retrieve an Account]: https://docs.withpersona.com/api-reference/accounts/retrieve-an-account
+// [Retrieve a Transaction]: https://docs.withpersona.com/api-reference/transactions/retrieve-a-transaction
+// [Retrieve a Verification]: https://docs.withpersona.com/api-reference/verifications/retrieve-a-verification
 func (s *ObjectsService) Get(ctx context.Context, ref *ResourceRef, opts ...RequestOption) (*Object, error) {
 	if ref == nil {
 		return nil, &ValidationError{Field: "ref", Reason: "is nil"}

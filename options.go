@@ -12,8 +12,8 @@ import (
 	"time"
 )
 
-// A ClientOption configures a Client in NewClient. An invalid value makes
-// NewClient fail with a *ValidationError that names the option.
+// A ClientOption configures a [Client] in [NewClient]. An invalid value makes
+// NewClient fail with a [*ValidationError] that names the option.
 type ClientOption func(*clientConfig) error
 
 type clientConfig struct {
@@ -44,7 +44,7 @@ func defaultClientConfig() clientConfig {
 	}
 }
 
-// WithBaseURL sends requests to base instead of DefaultBaseURL, for example
+// WithBaseURL sends requests to base instead of [DefaultBaseURL], for example
 // to a connecttest server or a proxy. base is the API root: its path must
 // end in /api/v1, as DefaultBaseURL's does, so that a base missing it fails
 // here instead of every call answering 404. The URL must use https, except on
@@ -92,7 +92,7 @@ func isLoopback(host string) bool {
 //
 // A non-zero hc.Timeout bounds each attempt, reading the body included, as
 // WithTimeout does (never the whole call: retries and their waits are
-// bounded by the call's context). Without WithTimeout it replaces the
+// bounded by the call's context). Without [WithTimeout] it replaces the
 // default of 30s; with it, the smaller of the two applies. An attempt that
 // runs out of it fails with an error naming the option it came from.
 func WithHTTPClient(hc *http.Client) ClientOption {
@@ -142,8 +142,8 @@ func WithMaxRetries(n int) ClientOption {
 }
 
 // WithRetryWait sets the bounds of the jittered exponential backoff between
-// attempts (default 500ms and 8s). Wait's polling has its own schedule, set
-// with WithPollInterval.
+// attempts (default 500ms and 8s). [ShareTokensService.Wait]'s polling has
+// its own schedule, set with [WithPollInterval].
 func WithRetryWait(minWait, maxWait time.Duration) ClientOption {
 	return func(c *clientConfig) error {
 		if minWait <= 0 || maxWait < minWait {
@@ -168,7 +168,7 @@ func WithMaxRateLimitWait(d time.Duration) ClientOption {
 
 // WithTimeout bounds each attempt, reading the response included (default
 // 30s). The context passed to a call bounds the whole call, retries included.
-// When WithHTTPClient's client has a smaller Timeout, that one applies.
+// When [WithHTTPClient]'s client has a smaller Timeout, that one applies.
 func WithTimeout(d time.Duration) ClientOption {
 	return func(c *clientConfig) error {
 		if d <= 0 {
@@ -309,7 +309,8 @@ func printableASCII(s string) bool {
 	return true
 }
 
-// A RequestOption adjusts one call.
+// A RequestOption adjusts one call, of a service or [Client.Do]. An invalid
+// one fails the call with a [*ValidationError] before anything is sent.
 type RequestOption func(*requestConfig)
 
 type requestConfig struct {
@@ -322,6 +323,18 @@ type requestConfig struct {
 }
 
 type headerOption struct{ key, value string }
+
+// applyRequestOptions applies opts in order, skipping nil ones, and returns
+// the error of an invalid one.
+func applyRequestOptions(opts []RequestOption) (requestConfig, error) {
+	var reqOpts requestConfig
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&reqOpts)
+		}
+	}
+	return reqOpts, reqOpts.err
+}
 
 // WithIdempotencyKey sends key as the Idempotency-Key of a POST instead of a
 // random one, so that repeating the call (after a crash, say) cannot act
@@ -338,11 +351,13 @@ type headerOption struct{ key, value string }
 // have acted and only the same key finds out safely (though a stored 500 is
 // replayed to it). Keep it after a 409 too: Persona describes it as a
 // conflict with another request, which may be one still running under the
-// same key (Redeem's 409 means something firmer; see there).
+// same key ([ShareTokensService.Redeem]'s 409 means something firmer; see
+// there).
 //
 // The key is 1 to 255 printable ASCII characters; any other fails the call
-// with a *ValidationError, and nothing is sent. It is ignored on GET
-// requests.
+// with a [*ValidationError], and nothing is sent. Only a POST carries it:
+// it is ignored on a GET, and on the PATCH, PUT or DELETE that [Client.Do]
+// may send.
 func WithIdempotencyKey(key string) RequestOption {
 	return func(r *requestConfig) {
 		if key == "" || len(key) > 255 || !printableASCII(key) {
@@ -357,7 +372,7 @@ func WithIdempotencyKey(key string) RequestOption {
 // same name replaces an earlier one. The headers the SDK owns cannot be set
 // this way (Authorization, Idempotency-Key, Content-Type, Accept,
 // Key-Inflection, Persona-Version, User-Agent): the call fails with a
-// *ValidationError that names the option to use instead, and sends nothing.
+// [*ValidationError] that names the option to use instead, and sends nothing.
 func WithHeader(key, value string) RequestOption {
 	return func(r *requestConfig) {
 		canonical := http.CanonicalHeaderKey(key)
@@ -385,8 +400,8 @@ var ownedHeaders = map[string]string{
 	"User-Agent":      "use WithUserAgent on NewClient to add a product token",
 }
 
-// WithResponseInto fills *resp with the final HTTP response's metadata once
-// the call returns, whether it succeeded or not.
+// WithResponseInto fills *resp with the final HTTP response's metadata (a
+// [Response]) once the call returns, whether it succeeded or not.
 func WithResponseInto(resp *Response) RequestOption {
 	return func(r *requestConfig) { r.response = resp }
 }
@@ -399,12 +414,12 @@ const (
 	defaultPollMax     = 10 * time.Second
 )
 
-// WithPollInterval sets the polling schedule of ShareTokensService.Wait: the
+// WithPollInterval sets the polling schedule of [ShareTokensService.Wait]: the
 // second poll follows the first by initial, and each gap then doubles up to
 // max, where it stays. Without it Wait polls after 1s, then 2s, 4s and 8s,
-// then every 10s. The schedule is Wait's own: WithRetryWait paces only the
+// then every 10s. The schedule is Wait's own: [WithRetryWait] paces only the
 // retries inside each poll. Other calls ignore it. Bounds that are not
-// 0 < initial <= max make the call fail with a *ValidationError before
+// 0 < initial <= max make the call fail with a [*ValidationError] before
 // anything is sent.
 func WithPollInterval(initial, max time.Duration) RequestOption {
 	return func(r *requestConfig) {

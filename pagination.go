@@ -8,14 +8,15 @@ import (
 	"strconv"
 )
 
-// Page is one page of a list, newest first.
+// Page is one page of a list, newest first, as the services' List methods
+// return it.
 type Page[T any] struct {
 	Data []*T
-	// NextCursor continues the list after this page (pass it as After); empty
-	// on the last page.
+	// NextCursor continues the list after this page (pass it as
+	// [ListOptions].After); empty on the last page.
 	NextCursor string
-	// PrevCursor goes back to the page before this one (pass it as Before);
-	// empty on the first page.
+	// PrevCursor goes back to the page before this one (pass it as
+	// [ListOptions].Before); empty on the first page.
 	PrevCursor string
 
 	// status and requestID are the response's, for the errors of All.
@@ -23,21 +24,43 @@ type Page[T any] struct {
 	requestID string
 }
 
-// HasNext reports whether a page follows this one.
+// HasNext reports whether a page follows this one: whether NextCursor is
+// set. It is false on a nil page.
 func (p *Page[T]) HasNext() bool { return p != nil && p.NextCursor != "" }
 
-func newPage[R, T any](doc *listDocument[R], convert func(*R) *T) *Page[T] {
-	page := &Page[T]{
-		Data:       make([]*T, len(doc.Data)),
+// pageFrom is the page doc holds, its resources converted to items.
+func pageFrom[R, T any](doc *listDocument[R], items []*T) Page[T] {
+	return Page[T]{
+		Data:       items,
 		NextCursor: cursor(doc.Links.Next, "page[after]"),
 		PrevCursor: cursor(doc.Links.Prev, "page[before]"),
 		status:     doc.status,
 		requestID:  doc.requestID,
 	}
-	for i := range doc.Data {
-		page.Data[i] = convert(&doc.Data[i])
+}
+
+// ListOptions page a list. Every list's params embed it, so that its fields
+// read as the params' own (params.PageSize, params.After); a composite
+// literal names it: &ShareTokenListParams{ListOptions: ListOptions{PageSize: 50}}.
+type ListOptions struct {
+	// PageSize is 1 to 100; zero leaves Persona's default of 10.
+	PageSize int `url:"page[size],omitempty" connect:"page-size"`
+	// After and Before are cursors from a [Page]: its NextCursor continues
+	// the list, its PrevCursor goes back. At most one may be set, and the
+	// services' All methods refuse Before.
+	After  string `url:"page[after],omitempty" connect:"cursor"`
+	Before string `url:"page[before],omitempty" connect:"cursor"`
+}
+
+// listOptions is promoted to every params struct that embeds ListOptions,
+// so that paging code reaches the cursors of any of them.
+func (o *ListOptions) listOptions() *ListOptions { return o }
+
+func (o *ListOptions) checkCursors() error {
+	if o.After != "" && o.Before != "" {
+		return &ValidationError{Field: "After", Reason: "cannot be combined with Before"}
 	}
-	return page
+	return nil
 }
 
 // cursor takes the page[after] or page[before] id out of a links URL such as

@@ -50,7 +50,7 @@ func TestShareTokenListPages(t *testing.T) {
 	})
 	t.Run("last page", func(t *testing.T) {
 		c, _ := newTestClient(t, respond(http.StatusOK, fixture(t, "sharetokens/list_page2.json")))
-		page, err := c.ShareTokens.List(context.Background(), &connect.ShareTokenListParams{After: "cnst_ABC456"})
+		page, err := c.ShareTokens.List(context.Background(), &connect.ShareTokenListParams{ListOptions: connect.ListOptions{After: "cnst_ABC456"}})
 		require.NoError(t, err)
 		require.Len(t, page.Data, 2)
 		assert.Equal(t, connect.ShareToken{
@@ -94,7 +94,7 @@ func TestConnectionListPages(t *testing.T) {
 	assert.Empty(t, p1.PrevCursor)
 	assert.True(t, p1.HasNext())
 
-	p2, err := c.Connections.List(context.Background(), &connect.ConnectionListParams{After: p1.NextCursor})
+	p2, err := c.Connections.List(context.Background(), &connect.ConnectionListParams{ListOptions: connect.ListOptions{After: p1.NextCursor}})
 	require.NoError(t, err)
 	require.Len(t, p2.Data, 1)
 	assert.Equal(t, connect.Connection{
@@ -163,7 +163,7 @@ func TestShareTokenAllWalksEveryPageKeepingFilters(t *testing.T) {
 		ConnectionID: "cxn_ABC123",
 		Status:       connect.ShareTokenStatusRedeemed,
 		Direction:    connect.DirectionInbound,
-		PageSize:     2,
+		ListOptions:  connect.ListOptions{PageSize: 2},
 	}
 	saved := *params
 	var ids []string
@@ -254,7 +254,7 @@ func TestAllErrorMidwayIsYieldedOnceAndEnds(t *testing.T) {
 	))
 	var ids []string
 	var errs []error
-	for tok, err := range c.ShareTokens.All(context.Background(), &connect.ShareTokenListParams{PageSize: 2}) {
+	for tok, err := range c.ShareTokens.All(context.Background(), &connect.ShareTokenListParams{ListOptions: connect.ListOptions{PageSize: 2}}) {
 		if err != nil {
 			assert.Nil(t, tok)
 			errs = append(errs, err)
@@ -286,7 +286,7 @@ func TestAllErrorOnFirstPage(t *testing.T) {
 func TestAllInvalidParamsYieldsValidationError(t *testing.T) {
 	c, rec := newTestClient(t, twoTokenPages(t))
 	n := 0
-	for tok, err := range c.ShareTokens.All(context.Background(), &connect.ShareTokenListParams{PageSize: 101}) {
+	for tok, err := range c.ShareTokens.All(context.Background(), &connect.ShareTokenListParams{ListOptions: connect.ListOptions{PageSize: 101}}) {
 		n++
 		assert.Nil(t, tok)
 		requireValidationError(t, err, "PageSize")
@@ -379,7 +379,7 @@ func TestAllStopsOnTheCallersCursorComingBack(t *testing.T) {
 		"cnst_START": tokenPage("cnst_B", "cnst_1"),
 		"cnst_B":     tokenPage("cnst_START", "cnst_2"),
 	}))
-	ids, errs := collect(c.ShareTokens.All(context.Background(), &connect.ShareTokenListParams{After: "cnst_START"}))
+	ids, errs := collect(c.ShareTokens.All(context.Background(), &connect.ShareTokenListParams{ListOptions: connect.ListOptions{After: "cnst_START"}}))
 	assert.Equal(t, []string{"cnst_1", "cnst_2"}, ids)
 	require.Len(t, errs, 1)
 	requireLoopError(t, errs[0], "cnst_START")
@@ -427,7 +427,7 @@ func TestAllStartsFromCallersCursor(t *testing.T) {
 	t.Run("after", func(t *testing.T) {
 		c, rec := newTestClient(t, twoTokenPages(t))
 		var ids []string
-		for tok, err := range c.ShareTokens.All(context.Background(), &connect.ShareTokenListParams{After: "cnst_ABC456"}) {
+		for tok, err := range c.ShareTokens.All(context.Background(), &connect.ShareTokenListParams{ListOptions: connect.ListOptions{After: "cnst_ABC456"}}) {
 			require.NoError(t, err)
 			ids = append(ids, tok.ID)
 		}
@@ -438,12 +438,12 @@ func TestAllStartsFromCallersCursor(t *testing.T) {
 	t.Run("before is refused", func(t *testing.T) {
 		c, rec := newTestClient(t, twoTokenPages(t))
 		n := 0
-		for conn, err := range c.Connections.All(context.Background(), &connect.ConnectionListParams{Before: "cxn_DEF456"}) {
+		for conn, err := range c.Connections.All(context.Background(), &connect.ConnectionListParams{ListOptions: connect.ListOptions{Before: "cxn_DEF456"}}) {
 			n++
 			assert.Nil(t, conn)
 			requireValidationError(t, err, "Before")
 		}
-		for tok, err := range c.ShareTokens.All(context.Background(), &connect.ShareTokenListParams{Before: "cnst_ABC789", Status: connect.ShareTokenStatusCreated}) {
+		for tok, err := range c.ShareTokens.All(context.Background(), &connect.ShareTokenListParams{Status: connect.ShareTokenStatusCreated, ListOptions: connect.ListOptions{Before: "cnst_ABC789"}}) {
 			n++
 			assert.Nil(t, tok)
 			requireValidationError(t, err, "Before")
@@ -455,7 +455,7 @@ func TestAllStartsFromCallersCursor(t *testing.T) {
 
 func TestAllIteratorCanBeRangedAgain(t *testing.T) {
 	c, rec := newTestClient(t, twoTokenPages(t))
-	seq := c.ShareTokens.All(context.Background(), &connect.ShareTokenListParams{PageSize: 2})
+	seq := c.ShareTokens.All(context.Background(), &connect.ShareTokenListParams{ListOptions: connect.ListOptions{PageSize: 2}})
 	collect := func() []string {
 		var ids []string
 		for tok, err := range seq {
@@ -479,7 +479,7 @@ func TestConnectionAllWalksEveryPageKeepingFilters(t *testing.T) {
 		respond(http.StatusOK, fixture(t, "connections/list_page2.json")),
 		respond(http.StatusInternalServerError, fixture(t, "errors/500.json")),
 	), connect.WithUserAgent(testUserAgent))
-	params := &connect.ConnectionListParams{DestinationOrganizationID: "org_XYZ789", Status: connect.ConnectionStatusActive, PageSize: 2}
+	params := &connect.ConnectionListParams{DestinationOrganizationID: "org_XYZ789", Status: connect.ConnectionStatusActive, ListOptions: connect.ListOptions{PageSize: 2}}
 	var ids []string
 	for conn, err := range c.Connections.All(context.Background(), params, connect.WithHeader("X-Trace", "t1")) {
 		require.NoError(t, err)

@@ -696,7 +696,7 @@ func TestSecretsNeverLeakThroughAFaultyFlow(t *testing.T) {
 	waitCtx, cancel := context.WithTimeout(ctx, 30*time.Millisecond)
 	keep(src.ShareTokens.Wait(waitCtx, tok2.ID))
 	cancel()
-	page, err := src.ShareTokens.List(ctx, &connect.ShareTokenListParams{PageSize: 1})
+	page, err := src.ShareTokens.List(ctx, &connect.ShareTokenListParams{ListOptions: connect.ListOptions{PageSize: 1}})
 	keep(page, err)
 	for tk, err := range dst.ShareTokens.All(ctx, nil) {
 		keep(tk, err)

@@ -8,7 +8,7 @@ import (
 )
 
 // Response is the metadata of the final HTTP response of a call, filled by
-// WithResponseInto. When no response arrived (a transport error), only
+// [WithResponseInto]. When no response arrived (a transport error), only
 // Attempts is set.
 type Response struct {
 	StatusCode int

@@ -13,16 +13,16 @@ import (
 	"github.com/stretchr/testify/require"
 
 	connect "github.com/personaconnect/connect-go"
+	"github.com/personaconnect/connect-go/connecttest"
 )
 
 func TestEventsListDecodesAndEncodesFilters(t *testing.T) {
 	c, rec := newTestClient(t, respond(200, fixture(t, "events/list_page1.json")))
 	page, err := c.Events.List(context.Background(), &connect.EventListParams{
-		Names:     []string{connect.EventInquiryCompleted, "inquiry.expired"},
-		ObjectIDs: []string{"inq_ABC123", "act_ABC123"},
-		IDs:       []string{"evt_ABC123"},
-		PageSize:  2,
-		After:     "evt_XYZ000",
+		Names:       []string{connect.EventInquiryCompleted, "inquiry.expired"},
+		ObjectIDs:   []string{"inq_ABC123", "act_ABC123"},
+		IDs:         []string{"evt_ABC123"},
+		ListOptions: connect.ListOptions{PageSize: 2, After: "evt_XYZ000"},
 	})
 	require.NoError(t, err)
 	r := rec.last(t)
@@ -129,8 +129,8 @@ func TestEventsValidation(t *testing.T) {
 		{"Names[0]", connect.EventListParams{Names: []string{"inquiry\ncompleted"}}},
 		{"ObjectIDs[0]", connect.EventListParams{ObjectIDs: []string{"inq_1/../x"}}},
 		{"IDs[1]", connect.EventListParams{IDs: []string{"evt_1", ""}}},
-		{"PageSize", connect.EventListParams{PageSize: 101}},
-		{"After", connect.EventListParams{After: "evt_1", Before: "evt_2"}},
+		{"PageSize", connect.EventListParams{ListOptions: connect.ListOptions{PageSize: 101}}},
+		{"After", connect.EventListParams{ListOptions: connect.ListOptions{After: "evt_1", Before: "evt_2"}}},
 	}
 	for _, tc := range cases {
 		_, err := c.Events.List(ctx, &tc.p)
@@ -138,7 +138,7 @@ func TestEventsValidation(t *testing.T) {
 	}
 	_, err := c.Events.Get(ctx, "evt_1?x=y")
 	requireValidationError(t, err, "id")
-	for _, err := range c.Events.All(ctx, &connect.EventListParams{Before: "evt_1"}) {
+	for _, err := range c.Events.All(ctx, &connect.EventListParams{ListOptions: connect.ListOptions{Before: "evt_1"}}) {
 		requireValidationError(t, err, "Before")
 	}
 	assert.Zero(t, rec.count(), "nothing is sent for invalid parameters")
@@ -265,4 +265,14 @@ func TestWebhooksRotateSecretValidationAndChecks(t *testing.T) {
 	assert.Zero(t, rec.count())
 	_, err = c.Webhooks.RotateSecret(ctx, "wbh_1", nil)
 	assert.ErrorIs(t, err, connect.ErrUnexpectedResponse, "a connection is not a webhook")
+}
+
+// TestEventNamesMatchTheFake: connecttest keeps its own copies of the
+// Connect event names, so that the fake does not depend on the client it
+// tests; both must spell them as Persona does.
+func TestEventNamesMatchTheFake(t *testing.T) {
+	assert.Equal(t, connecttest.EventShareTokenInboundCreated, connect.EventShareTokenInboundCreated)
+	assert.Equal(t, connecttest.EventShareTokenInboundRedeemed, connect.EventShareTokenInboundRedeemed)
+	assert.Equal(t, connecttest.EventShareTokenOutboundCreated, connect.EventShareTokenOutboundCreated)
+	assert.Equal(t, connecttest.EventShareTokenOutboundRedeemed, connect.EventShareTokenOutboundRedeemed)
 }

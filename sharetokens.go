@@ -13,13 +13,13 @@ import (
 // ShareTokensService creates, redeems and inspects share tokens. A source
 // organization creates a token for one of its objects over an active
 // connection and hands the token's id to the connection's destination, which
-// alone may redeem it. Get it from Client.ShareTokens.
+// alone may redeem it. Get it from [Client].ShareTokens.
 type ShareTokensService struct {
 	client *Client
 }
 
 // ShareToken is one share token as the calling organization sees it: which
-// relationships are set depends on the side (see Direction).
+// relationships are set depends on the side (see [Direction]).
 type ShareToken struct {
 	// ID is the token ("cnst_…"): the secret a source hands to the destination.
 	ID        string
@@ -56,7 +56,7 @@ type ResourceRef struct {
 }
 
 // SourceData is a PII-filtered snapshot of a token's source object, returned
-// by Peek. Which attributes appear, and whether with a value or only their
+// by [ShareTokensService.Peek]. Which attributes appear, and whether with a value or only their
 // presence, is the source organization's choice.
 type SourceData struct {
 	// Type is the snapshot's kind, such as "connect/source-data/inquiry".
@@ -134,7 +134,7 @@ const (
 	FailureReasonUnrecoverableError FailureReason = "unrecoverable_error"
 )
 
-// ShareTokenCreateParams are the parameters of ShareTokensService.Create.
+// ShareTokenCreateParams are the parameters of [ShareTokensService.Create].
 type ShareTokenCreateParams struct {
 	// ConnectionID is the active connection to share over ("cxn_…"). Required.
 	ConnectionID string
@@ -146,7 +146,7 @@ type ShareTokenCreateParams struct {
 	ExpiresIn time.Duration
 }
 
-// ShareTokenRedeemParams are the parameters of ShareTokensService.Redeem.
+// ShareTokenRedeemParams are the parameters of [ShareTokensService.Redeem].
 type ShareTokenRedeemParams struct {
 	// DestinationID names an existing account, transaction or inquiry of the
 	// caller to fill (hydrate). Empty clones the source into a new object.
@@ -163,77 +163,88 @@ type FieldMapping struct {
 	DestinationField string `json:"destination-field-name"`
 }
 
-// ShareTokenListParams filter and page ShareTokensService.List and All. Every
-// field is optional.
+// ShareTokenListParams filter and page [ShareTokensService.List] and
+// [ShareTokensService.All]. Every field is optional; the filters combine.
 type ShareTokenListParams struct {
-	ConnectionID string           `url:"filter[connection-id],omitempty"`
-	Status       ShareTokenStatus `url:"filter[status],omitempty"`
-	Direction    Direction        `url:"filter[direction],omitempty"`
-	// PageSize is 1 to 100; zero leaves Persona's default of 10.
-	PageSize int `url:"page[size],omitempty"`
-	// After and Before are cursors from a Page; at most one may be set.
-	After  string `url:"page[after],omitempty"`
-	Before string `url:"page[before],omitempty"`
+	// ConnectionID keeps the tokens created over this connection ("cxn_…").
+	ConnectionID string `url:"filter[connection-id],omitempty" connect:"id"`
+	// Status keeps the tokens in this status.
+	Status ShareTokenStatus `url:"filter[status],omitempty" connect:"enum"`
+	// Direction keeps the tokens the caller created (outbound) or
+	// received (inbound).
+	Direction Direction `url:"filter[direction],omitempty" connect:"enum"`
+	ListOptions
 }
+
+var shareTokenListQuery = mustQueryFields[ShareTokenListParams]()
+
+var shareTokenKind = &kind[shareTokenResource, ShareToken]{typ: typeShareToken, convert: infallible((*shareTokenResource).shareToken)}
 
 // Create creates a share token for one of the caller's objects over an
 // active connection, and returns it in status created. Source only.
 //
-// It calls POST /connect/share-tokens.
+// It calls POST /connect/share-tokens; see Persona's reference, [Create a Share Token].
+//
+// [Create a Share Token]: https://docs.withpersona.com/api-reference/connect/share-tokens/create-a-share-token
 func (s *ShareTokensService) Create(ctx context.Context, params *ShareTokenCreateParams, opts ...RequestOption) (*ShareToken, error) {
 	body, err := params.body()
 	if err != nil {
 		return nil, err
 	}
-	return s.send(ctx, http.MethodPost, "/connect/share-tokens", nil, body, opts)
+	return shareTokenKind.one(ctx, s.client, http.MethodPost, "/connect/share-tokens", nil, body, opts)
 }
 
 // Get returns a share token. Either side may call it; each sees its own
 // direction and relationships.
 //
-// It calls GET /connect/share-tokens/{id}.
+// It calls GET /connect/share-tokens/{id}; see Persona's reference, [Retrieve a Share Token].
+//
+// [Retrieve a Share Token]: https://docs.withpersona.com/api-reference/connect/share-tokens/retrieve-a-share-token
 func (s *ShareTokensService) Get(ctx context.Context, id string, opts ...RequestOption) (*ShareToken, error) {
 	if err := checkID("id", id); err != nil {
 		return nil, err
 	}
-	return s.send(ctx, http.MethodGet, "/connect/share-tokens/"+id, nil, nil, opts)
+	return shareTokenKind.one(ctx, s.client, http.MethodGet, "/connect/share-tokens/"+id, nil, nil, opts)
 }
 
-// Peek returns a share token with SourceData, the filtered snapshot of what
+// Peek returns a share token with [SourceData], the filtered snapshot of what
 // redeeming it would copy, so that a destination can decide before
 // redeeming. Destination only, and only where Persona has enabled peeking
 // for it; otherwise SourceData is nil.
 //
-// It calls GET /connect/share-tokens/{id}?peek-source-data=true.
+// It calls GET /connect/share-tokens/{id}?peek-source-data=true; see Persona's reference, [Retrieve a Share Token].
+//
+// [Retrieve a Share Token]: https://docs.withpersona.com/api-reference/connect/share-tokens/retrieve-a-share-token
 func (s *ShareTokensService) Peek(ctx context.Context, id string, opts ...RequestOption) (*ShareToken, error) {
 	if err := checkID("id", id); err != nil {
 		return nil, err
 	}
-	return s.send(ctx, http.MethodGet, "/connect/share-tokens/"+id, url.Values{"peek-source-data": {"true"}}, nil, opts)
+	return shareTokenKind.one(ctx, s.client, http.MethodGet, "/connect/share-tokens/"+id, url.Values{"peek-source-data": {"true"}}, nil, opts)
 }
 
 // Redeem starts copying the token's source object into the caller's
-// environment and returns the token in status pending; use Wait to learn the
+// environment and returns the token in status pending; use [ShareTokensService.Wait] to learn the
 // outcome. With nil params (or no DestinationID) it clones the source into a
 // new object; with a DestinationID it fills that object (hydrate).
 // Destination only.
 //
 // A token is redeemed at most once, whatever the Idempotency-Key: Persona
 // answers a Redeem of a token that is pending, redeemed or failed with 409
-// Conflict (ErrConflict), and one of an expired token with 422. Only the
+// Conflict ([ErrConflict]), and one of an expired token with 422. Only the
 // destination can redeem, so a 409 means an earlier call of yours did: Get
 // the token and adopt its state (pending: wait for the outcome, or for the
 // webhook; redeemed: the copy is there; failed: FailureReason says why).
 // Within a call, every retry carries the same key, so a lost answer is
-// replayed rather than refused. Across
-// calls, a key made of the token id alone is a trap: Persona replays a
+// replayed rather than refused. Across calls, a key made of the token id alone is a trap: Persona replays a
 // refusal (422 over an inactive connection, say) to the same key for 24
 // hours, even after its cause is fixed. Use "redeem-<token>-<attempt>" with an
 // attempt number stored with the token, advanced after a 4xx other than 408
 // and 429 and kept after a transport error, 408, 429 or 502-504. A new key
 // cannot redeem twice, so a Redeem may move on after a 500 as well.
 //
-// It calls POST /connect/share-tokens/{id}/redeem.
+// It calls POST /connect/share-tokens/{id}/redeem; see Persona's reference, [Redeem a Share Token].
+//
+// [Redeem a Share Token]: https://docs.withpersona.com/api-reference/connect/share-tokens/redeem-share-token
 func (s *ShareTokensService) Redeem(ctx context.Context, id string, params *ShareTokenRedeemParams, opts ...RequestOption) (*ShareToken, error) {
 	if err := checkID("id", id); err != nil {
 		return nil, err
@@ -242,34 +253,35 @@ func (s *ShareTokensService) Redeem(ctx context.Context, id string, params *Shar
 	if err != nil {
 		return nil, err
 	}
-	return s.send(ctx, http.MethodPost, "/connect/share-tokens/"+id+"/redeem", nil, body, opts)
+	return shareTokenKind.one(ctx, s.client, http.MethodPost, "/connect/share-tokens/"+id+"/redeem", nil, body, opts)
 }
 
 // Expire ends a token before its time, so that it can no longer be redeemed,
 // and returns it in status expired. Source only.
 //
-// It calls POST /connect/share-tokens/{id}/expire.
+// It calls POST /connect/share-tokens/{id}/expire; see Persona's reference, [Expire a Share Token].
+//
+// [Expire a Share Token]: https://docs.withpersona.com/api-reference/connect/share-tokens/expire-share-token
 func (s *ShareTokensService) Expire(ctx context.Context, id string, opts ...RequestOption) (*ShareToken, error) {
 	if err := checkID("id", id); err != nil {
 		return nil, err
 	}
-	return s.send(ctx, http.MethodPost, "/connect/share-tokens/"+id+"/expire", nil, nil, opts)
+	return shareTokenKind.one(ctx, s.client, http.MethodPost, "/connect/share-tokens/"+id+"/expire", nil, nil, opts)
 }
 
 // List returns one page of the tokens the caller created or received, newest
-// first. Pass the page's NextCursor as After for the next page, or use All.
+// first. Pass the page's [Page.NextCursor] as After for the next page, or
+// use [ShareTokensService.All].
 //
-// It calls GET /connect/share-tokens.
+// It calls GET /connect/share-tokens; see Persona's reference, [List all Share Tokens].
+//
+// [List all Share Tokens]: https://docs.withpersona.com/api-reference/connect/share-tokens/list-all-share-tokens
 func (s *ShareTokensService) List(ctx context.Context, params *ShareTokenListParams, opts ...RequestOption) (*Page[ShareToken], error) {
-	q, err := params.query()
+	q, err := shareTokenListQuery.encode(params)
 	if err != nil {
 		return nil, err
 	}
-	doc := listDocument[shareTokenResource]{want: typeShareToken}
-	if err := s.client.do(ctx, http.MethodGet, "/connect/share-tokens", q, nil, &doc, opts); err != nil {
-		return nil, err
-	}
-	return newPage(&doc, (*shareTokenResource).shareToken), nil
+	return shareTokenKind.list(ctx, s.client, "/connect/share-tokens", q, opts)
 }
 
 // All iterates over every token that matches params, fetching one page at a
@@ -278,39 +290,38 @@ func (s *ShareTokensService) List(ctx context.Context, params *ShareTokenListPar
 // being yielded once. The filters of params apply to every page; it
 // starts after params.After, and params.Before is refused.
 //
-// A list that would never end ends with an *UnexpectedResponseError
-// (ErrUnexpectedResponse), yielded after the items before it: when the server
-// hands back a cursor All has already followed, params.After included, or
+// A list that would never end ends with an [*UnexpectedResponseError]
+// ([ErrUnexpectedResponse]), yielded after the items before it: when the
+// server hands back a cursor All has already followed, params.After included, or
 // when three pages in a row are empty yet point to a next page.
 //
-// It calls GET /connect/share-tokens once per page.
+// It calls GET /connect/share-tokens once per page; see Persona's reference, [List all Share Tokens].
+//
+// [List all Share Tokens]: https://docs.withpersona.com/api-reference/connect/share-tokens/list-all-share-tokens
 func (s *ShareTokensService) All(ctx context.Context, params *ShareTokenListParams, opts ...RequestOption) iter.Seq2[*ShareToken, error] {
-	var base ShareTokenListParams
-	if params != nil {
-		base = *params
-	}
-	return paginate("/connect/share-tokens", base.After, base.Before, func(after string) (*Page[ShareToken], error) {
-		p := base
-		p.After = after
-		return s.List(ctx, &p, opts...)
+	return all("/connect/share-tokens", params, func(p *ShareTokenListParams) (*Page[ShareToken], error) {
+		return s.List(ctx, p, opts...)
 	})
 }
 
 // Wait polls a token while it is created or pending, and returns it as soon
 // as its status is anything else: redeemed, failed, expired, or a status
-// this SDK does not know, which Persona may add (check Status; Terminal tells
+// this SDK does not know, which Persona may add (check Status;
+// [ShareTokenStatus.Terminal] tells
 // the known final ones). A failed or expired token is returned without an
 // error: check Status and FailureReason. Either side may call it.
 //
 // The polls follow Wait's own schedule, 1s doubling to 10s unless
-// WithPollInterval says otherwise; the client's retries (WithRetryWait,
-// WithMaxRetries) apply inside each poll. When ctx ends first, whether
-// between polls or during one, Wait returns a *WaitError that wraps the
+// [WithPollInterval] says otherwise; the client's retries ([WithRetryWait],
+// [WithMaxRetries]) apply inside each poll. When ctx ends first, whether
+// between polls or during one, Wait returns a [*WaitError] that wraps the
 // context's error and holds the last status seen (empty if no poll
 // answered). An error response or a body without the token ends Wait with
 // that call's error.
 //
-// It calls GET /connect/share-tokens/{id} once per poll.
+// It calls GET /connect/share-tokens/{id} once per poll; see Persona's reference, [Retrieve a Share Token].
+//
+// [Retrieve a Share Token]: https://docs.withpersona.com/api-reference/connect/share-tokens/retrieve-a-share-token
 func (s *ShareTokensService) Wait(ctx context.Context, id string, opts ...RequestOption) (*ShareToken, error) {
 	if ctx == nil {
 		return nil, &ValidationError{Field: "ctx", Reason: "is nil"}
@@ -366,22 +377,17 @@ func stillWaiting(st ShareTokenStatus) bool {
 // pollSchedule reads Wait's schedule from the request options, refusing
 // invalid options before anything is sent.
 func pollSchedule(opts []RequestOption) (initial, maxInterval time.Duration, err error) {
-	var rc requestConfig
-	for _, opt := range opts {
-		if opt != nil {
-			opt(&rc)
-		}
+	reqOpts, err := applyRequestOptions(opts)
+	if err != nil {
+		return 0, 0, err
 	}
-	if rc.err != nil {
-		return 0, 0, rc.err
-	}
-	if rc.pollInitial == 0 {
+	if reqOpts.pollInitial == 0 {
 		return defaultPollInitial, defaultPollMax, nil
 	}
-	return rc.pollInitial, rc.pollMax, nil
+	return reqOpts.pollInitial, reqOpts.pollMax, nil
 }
 
-// WaitError is returned by Wait when its context ends while the token is
+// WaitError is returned by [ShareTokensService.Wait] when its context ends while the token is
 // still created or pending. It wraps the context's error.
 type WaitError struct {
 	ID string
@@ -409,14 +415,6 @@ func (e *WaitError) Error() string {
 
 // Unwrap returns the context's error.
 func (e *WaitError) Unwrap() error { return e.Err }
-
-func (s *ShareTokensService) send(ctx context.Context, method, path string, query url.Values, body any, opts []RequestOption) (*ShareToken, error) {
-	doc := document[shareTokenResource]{want: typeShareToken}
-	if err := s.client.do(ctx, method, path, query, body, &doc, opts); err != nil {
-		return nil, err
-	}
-	return doc.Data.shareToken(), nil
-}
 
 type shareTokenCreateAttributes struct {
 	ConnectionID     string `json:"connection-id"`
@@ -478,20 +476,4 @@ func (p *ShareTokenRedeemParams) body() (any, error) {
 		doc.Meta = redeemMeta{FieldMappings: p.FieldMappings}
 	}
 	return doc, nil
-}
-
-func (p *ShareTokenListParams) query() (url.Values, error) {
-	if p == nil {
-		return nil, nil
-	}
-	if err := checkListParams(p.ConnectionID, "ConnectionID", p.PageSize, p.After, p.Before); err != nil {
-		return nil, err
-	}
-	if err := checkEnum("Status", string(p.Status)); err != nil {
-		return nil, err
-	}
-	if err := checkEnum("Direction", string(p.Direction)); err != nil {
-		return nil, err
-	}
-	return encodeQuery(p)
 }

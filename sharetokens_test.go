@@ -310,14 +310,13 @@ func TestShareTokenList(t *testing.T) {
 				ConnectionID: "cxn_ABC123",
 				Status:       connect.ShareTokenStatusRedeemed,
 				Direction:    connect.DirectionInbound,
-				PageSize:     25,
-				After:        "cnst_ABC456",
+				ListOptions:  connect.ListOptions{PageSize: 25, After: "cnst_ABC456"},
 			},
 			rawQuery: "filter%5Bconnection-id%5D=cxn_ABC123&filter%5Bdirection%5D=inbound&filter%5Bstatus%5D=redeemed&page%5Bafter%5D=cnst_ABC456&page%5Bsize%5D=25",
 		},
 		{
 			name:     "before",
-			params:   &connect.ShareTokenListParams{Before: "cnst_ABC789", PageSize: 100},
+			params:   &connect.ShareTokenListParams{ListOptions: connect.ListOptions{Before: "cnst_ABC789", PageSize: 100}},
 			rawQuery: "page%5Bbefore%5D=cnst_ABC789&page%5Bsize%5D=100",
 		},
 		{
@@ -327,7 +326,7 @@ func TestShareTokenList(t *testing.T) {
 		},
 		{
 			name:     "unknown status value is sent as is",
-			params:   &connect.ShareTokenListParams{Status: "archived", Direction: connect.DirectionOutbound, PageSize: 1},
+			params:   &connect.ShareTokenListParams{Status: "archived", Direction: connect.DirectionOutbound, ListOptions: connect.ListOptions{PageSize: 1}},
 			rawQuery: "filter%5Bdirection%5D=outbound&filter%5Bstatus%5D=archived&page%5Bsize%5D=1",
 		},
 	}
@@ -354,7 +353,7 @@ func TestShareTokenList(t *testing.T) {
 
 func TestShareTokenListDoesNotChangeParams(t *testing.T) {
 	c, _ := newTestClient(t, respond(http.StatusOK, fixture(t, "sharetokens/list_page1.json")))
-	params := &connect.ShareTokenListParams{Status: connect.ShareTokenStatusCreated, PageSize: 5, After: "cnst_X"}
+	params := &connect.ShareTokenListParams{Status: connect.ShareTokenStatusCreated, ListOptions: connect.ListOptions{PageSize: 5, After: "cnst_X"}}
 	before := *params
 	_, err := c.ShareTokens.List(context.Background(), params)
 	require.NoError(t, err)

@@ -195,11 +195,11 @@ func TestSoak(t *testing.T) {
 					}
 					record(op, soakOutcome(err), &resp)
 				case "list":
-					page, err := src.ShareTokens.List(ctx, &connect.ShareTokenListParams{PageSize: 10}, connect.WithResponseInto(&resp))
+					page, err := src.ShareTokens.List(ctx, &connect.ShareTokenListParams{ListOptions: connect.ListOptions{PageSize: 10}}, connect.WithResponseInto(&resp))
 					if err == nil && page.HasNext() {
 						record(op, "ok", &resp)
 						resp = connect.Response{}
-						_, err = src.ShareTokens.List(ctx, &connect.ShareTokenListParams{PageSize: 10, After: page.NextCursor}, connect.WithResponseInto(&resp))
+						_, err = src.ShareTokens.List(ctx, &connect.ShareTokenListParams{ListOptions: connect.ListOptions{PageSize: 10, After: page.NextCursor}}, connect.WithResponseInto(&resp))
 					}
 					record(op, soakOutcome(err), &resp)
 				case "redeem":

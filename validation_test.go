@@ -102,15 +102,15 @@ func optionalIDTargets() map[string]idTarget {
 			return err
 		}},
 		"ShareTokens.List After": {"After", func(ctx context.Context, c *connect.Client, id string) error {
-			_, err := c.ShareTokens.List(ctx, &connect.ShareTokenListParams{After: id})
+			_, err := c.ShareTokens.List(ctx, &connect.ShareTokenListParams{ListOptions: connect.ListOptions{After: id}})
 			return err
 		}},
 		"ShareTokens.List Before": {"Before", func(ctx context.Context, c *connect.Client, id string) error {
-			_, err := c.ShareTokens.List(ctx, &connect.ShareTokenListParams{Before: id})
+			_, err := c.ShareTokens.List(ctx, &connect.ShareTokenListParams{ListOptions: connect.ListOptions{Before: id}})
 			return err
 		}},
 		"ShareTokens.All After": {"After", func(ctx context.Context, c *connect.Client, id string) error {
-			for _, err := range c.ShareTokens.All(ctx, &connect.ShareTokenListParams{After: id}) {
+			for _, err := range c.ShareTokens.All(ctx, &connect.ShareTokenListParams{ListOptions: connect.ListOptions{After: id}}) {
 				return err
 			}
 			return nil
@@ -120,15 +120,15 @@ func optionalIDTargets() map[string]idTarget {
 			return err
 		}},
 		"Connections.List After": {"After", func(ctx context.Context, c *connect.Client, id string) error {
-			_, err := c.Connections.List(ctx, &connect.ConnectionListParams{After: id})
+			_, err := c.Connections.List(ctx, &connect.ConnectionListParams{ListOptions: connect.ListOptions{After: id}})
 			return err
 		}},
 		"Connections.List Before": {"Before", func(ctx context.Context, c *connect.Client, id string) error {
-			_, err := c.Connections.List(ctx, &connect.ConnectionListParams{Before: id})
+			_, err := c.Connections.List(ctx, &connect.ConnectionListParams{ListOptions: connect.ListOptions{Before: id}})
 			return err
 		}},
 		"Connections.All Before": {"Before", func(ctx context.Context, c *connect.Client, id string) error {
-			for _, err := range c.Connections.All(ctx, &connect.ConnectionListParams{Before: id}) {
+			for _, err := range c.Connections.All(ctx, &connect.ConnectionListParams{ListOptions: connect.ListOptions{Before: id}}) {
 				return err
 			}
 			return nil
@@ -286,15 +286,15 @@ func TestListValidation(t *testing.T) {
 		field string
 	}{
 		{"share tokens PageSize -1", func(ctx context.Context, c *connect.Client) error {
-			_, err := c.ShareTokens.List(ctx, &connect.ShareTokenListParams{PageSize: -1})
+			_, err := c.ShareTokens.List(ctx, &connect.ShareTokenListParams{ListOptions: connect.ListOptions{PageSize: -1}})
 			return err
 		}, "PageSize"},
 		{"share tokens PageSize 101", func(ctx context.Context, c *connect.Client) error {
-			_, err := c.ShareTokens.List(ctx, &connect.ShareTokenListParams{PageSize: 101})
+			_, err := c.ShareTokens.List(ctx, &connect.ShareTokenListParams{ListOptions: connect.ListOptions{PageSize: 101}})
 			return err
 		}, "PageSize"},
 		{"share tokens After and Before", func(ctx context.Context, c *connect.Client) error {
-			_, err := c.ShareTokens.List(ctx, &connect.ShareTokenListParams{After: "cnst_A", Before: "cnst_B"})
+			_, err := c.ShareTokens.List(ctx, &connect.ShareTokenListParams{ListOptions: connect.ListOptions{After: "cnst_A", Before: "cnst_B"}})
 			return err
 		}, "After"},
 		{"share tokens bad Status", func(ctx context.Context, c *connect.Client) error {
@@ -310,21 +310,21 @@ func TestListValidation(t *testing.T) {
 			return err
 		}, "Direction"},
 		{"share tokens All PageSize 101", func(ctx context.Context, c *connect.Client) error {
-			for _, err := range c.ShareTokens.All(ctx, &connect.ShareTokenListParams{PageSize: 101}) {
+			for _, err := range c.ShareTokens.All(ctx, &connect.ShareTokenListParams{ListOptions: connect.ListOptions{PageSize: 101}}) {
 				return err
 			}
 			return nil
 		}, "PageSize"},
 		{"connections PageSize -1", func(ctx context.Context, c *connect.Client) error {
-			_, err := c.Connections.List(ctx, &connect.ConnectionListParams{PageSize: -1})
+			_, err := c.Connections.List(ctx, &connect.ConnectionListParams{ListOptions: connect.ListOptions{PageSize: -1}})
 			return err
 		}, "PageSize"},
 		{"connections PageSize 101", func(ctx context.Context, c *connect.Client) error {
-			_, err := c.Connections.List(ctx, &connect.ConnectionListParams{PageSize: 101})
+			_, err := c.Connections.List(ctx, &connect.ConnectionListParams{ListOptions: connect.ListOptions{PageSize: 101}})
 			return err
 		}, "PageSize"},
 		{"connections After and Before", func(ctx context.Context, c *connect.Client) error {
-			_, err := c.Connections.List(ctx, &connect.ConnectionListParams{After: "cxn_A", Before: "cxn_B"})
+			_, err := c.Connections.List(ctx, &connect.ConnectionListParams{ListOptions: connect.ListOptions{After: "cxn_A", Before: "cxn_B"}})
 			return err
 		}, "After"},
 		{"connections bad Status", func(ctx context.Context, c *connect.Client) error {
@@ -332,7 +332,7 @@ func TestListValidation(t *testing.T) {
 			return err
 		}, "Status"},
 		{"connections All Before", func(ctx context.Context, c *connect.Client) error {
-			for _, err := range c.Connections.All(ctx, &connect.ConnectionListParams{Before: "cxn_B"}) {
+			for _, err := range c.Connections.All(ctx, &connect.ConnectionListParams{ListOptions: connect.ListOptions{Before: "cxn_B"}}) {
 				return err
 			}
 			return nil
@@ -350,11 +350,11 @@ func TestListValidation(t *testing.T) {
 func TestListPageSizeBounds(t *testing.T) {
 	for _, size := range []int{1, 100} {
 		c, rec := newTestClient(t, respond(http.StatusOK, fixture(t, "sharetokens/list_page1.json")))
-		_, err := c.ShareTokens.List(context.Background(), &connect.ShareTokenListParams{PageSize: size})
+		_, err := c.ShareTokens.List(context.Background(), &connect.ShareTokenListParams{ListOptions: connect.ListOptions{PageSize: size}})
 		require.NoError(t, err, "PageSize %d", size)
 		assert.Equal(t, 1, rec.count())
 		c, rec = newTestClient(t, respond(http.StatusOK, fixture(t, "connections/list_page1.json")))
-		_, err = c.Connections.List(context.Background(), &connect.ConnectionListParams{PageSize: size})
+		_, err = c.Connections.List(context.Background(), &connect.ConnectionListParams{ListOptions: connect.ListOptions{PageSize: size}})
 		require.NoError(t, err, "PageSize %d", size)
 		assert.Equal(t, 1, rec.count())
 	}

@@ -8,7 +8,7 @@ import (
 )
 
 // WebhooksService manages the organization's webhooks. Get it from
-// Client.Webhooks. (Receiving deliveries is NewWebhookHandler's job.)
+// [Client].Webhooks. (Receiving deliveries is [NewWebhookHandler]'s job.)
 type WebhooksService struct {
 	client *Client
 }
@@ -41,7 +41,7 @@ type Webhook struct {
 // value, so that a Webhook can be logged; read Value to configure a
 // receiver.
 type WebhookSecret struct {
-	// Value is the secret ("wbhsec_…"), as NewWebhookHandler takes it.
+	// Value is the secret ("wbhsec_…"), as [NewWebhookHandler] takes it.
 	Value string
 	// ExpiresAt is when the secret stops being used; nil for the current one.
 	ExpiresAt *time.Time
@@ -72,7 +72,7 @@ func (w *Webhook) CurrentSecret() string {
 }
 
 // WebhookRotateSecretParams are the parameters of
-// WebhooksService.RotateSecret.
+// [WebhooksService.RotateSecret].
 type WebhookRotateSecretParams struct {
 	// OldSecretExpiresIn keeps the current secret valid this long after the
 	// rotation, in whole seconds, so that receivers can be given the new
@@ -84,10 +84,12 @@ type WebhookRotateSecretParams struct {
 // RotateSecret gives a webhook a new signing secret and returns the
 // webhook with its secrets: the new current one, and the old one while
 // params.OldSecretExpiresIn lasts. Nil params use Persona's default. Give
-// receivers both secrets (NewWebhookHandler takes several) until the old
+// receivers both secrets ([NewWebhookHandler] takes several) until the old
 // one expires.
 //
-// It calls POST /webhooks/{id}/rotate-secret.
+// It calls POST /webhooks/{id}/rotate-secret; see Persona's reference, [Rotate a Webhook's secret].
+//
+// [Rotate a Webhook's secret]: https://docs.withpersona.com/api-reference/webhooks/rotate-a-webhook-secret
 func (s *WebhooksService) RotateSecret(ctx context.Context, webhookID string, params *WebhookRotateSecretParams, opts ...RequestOption) (*Webhook, error) {
 	if err := checkID("webhookID", webhookID); err != nil {
 		return nil, err
@@ -96,14 +98,10 @@ func (s *WebhooksService) RotateSecret(ctx context.Context, webhookID string, pa
 	if err != nil {
 		return nil, err
 	}
-	doc := document[webhookResource]{want: typeWebhook}
-	if err := s.client.do(ctx, http.MethodPost, "/webhooks/"+webhookID+"/rotate-secret", nil, body, &doc, opts); err != nil {
-		return nil, err
-	}
-	return doc.Data.webhook(), nil
+	return webhookKind.one(ctx, s.client, http.MethodPost, "/webhooks/"+webhookID+"/rotate-secret", nil, body, opts)
 }
 
-const typeWebhook = "webhook"
+var webhookKind = &kind[webhookResource, Webhook]{typ: "webhook", convert: infallible((*webhookResource).webhook)}
 
 type rotateSecretMeta struct {
 	ExpiresInSeconds int64 `json:"expires-in-seconds,omitempty"`

@@ -220,7 +220,7 @@ func (l *listener) pollOnce(ctx context.Context) error {
 }
 
 func (l *listener) params() *connect.EventListParams {
-	return &connect.EventListParams{Names: l.names, PageSize: 100}
+	return &connect.EventListParams{Names: l.names, ListOptions: connect.ListOptions{PageSize: 100}}
 }
 
 // advance moves floor to lateGrace before newest, and forgets the events

@@ -80,7 +80,7 @@ func (f *fixture) client(t *testing.T, org *connecttest.Organization) *connect.C
 // lists them through the SDK.
 func (f *fixture) tokenCount(t *testing.T) int {
 	t.Helper()
-	page, err := f.client(t, f.acme).ShareTokens.List(context.Background(), &connect.ShareTokenListParams{ConnectionID: f.cxn, PageSize: 100})
+	page, err := f.client(t, f.acme).ShareTokens.List(context.Background(), &connect.ShareTokenListParams{ConnectionID: f.cxn, ListOptions: connect.ListOptions{PageSize: 100}})
 	require.NoError(t, err)
 	return len(page.Data)
 }

@@ -372,26 +372,26 @@ func runScenario(e *env, srv *connecttest.Server, clock *connecttest.Clock) {
 		return src.Connections.List(ctx, &connect.ConnectionListParams{Status: connect.ConnectionStatusActive})
 	})
 	do(e, "list connections by destination", 200, 200, func() (*connect.Page[connect.Connection], error) {
-		return src.Connections.List(ctx, &connect.ConnectionListParams{DestinationOrganizationID: bank.ID, PageSize: 5})
+		return src.Connections.List(ctx, &connect.ConnectionListParams{DestinationOrganizationID: bank.ID, ListOptions: connect.ListOptions{PageSize: 5}})
 	})
 	p1 := do(e, "list connections, first page", 200, 200, func() (*connect.Page[connect.Connection], error) {
-		return src.Connections.List(ctx, &connect.ConnectionListParams{PageSize: 1})
+		return src.Connections.List(ctx, &connect.ConnectionListParams{ListOptions: connect.ListOptions{PageSize: 1}})
 	})
 	if p1.NextCursor == "" {
 		t.Fatal("first page of connections has no next link")
 	}
 	p2 := do(e, "list connections, middle page", 200, 200, func() (*connect.Page[connect.Connection], error) {
-		return src.Connections.List(ctx, &connect.ConnectionListParams{PageSize: 1, After: p1.NextCursor})
+		return src.Connections.List(ctx, &connect.ConnectionListParams{ListOptions: connect.ListOptions{PageSize: 1, After: p1.NextCursor}})
 	})
 	if p2.NextCursor == "" || p2.PrevCursor == "" {
 		t.Fatalf("middle page of connections lacks a link: next %q prev %q", p2.NextCursor, p2.PrevCursor)
 	}
 	do(e, "list connections, page before", 200, 200, func() (*connect.Page[connect.Connection], error) {
-		return src.Connections.List(ctx, &connect.ConnectionListParams{PageSize: 1, Before: p2.PrevCursor})
+		return src.Connections.List(ctx, &connect.ConnectionListParams{ListOptions: connect.ListOptions{PageSize: 1, Before: p2.PrevCursor}})
 	})
 	e.rec.setStep("iterate over all connections")
 	n := 0
-	for _, err := range src.Connections.All(ctx, &connect.ConnectionListParams{PageSize: 2}) {
+	for _, err := range src.Connections.All(ctx, &connect.ConnectionListParams{ListOptions: connect.ListOptions{PageSize: 2}}) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -404,7 +404,7 @@ func runScenario(e *env, srv *connecttest.Server, clock *connecttest.Clock) {
 		return src.Connections.List(ctx, &connect.ConnectionListParams{Status: "archived"})
 	})
 	do(e, "list connections after an unknown cursor", 400, 200, func() (*connect.Page[connect.Connection], error) {
-		return src.Connections.List(ctx, &connect.ConnectionListParams{After: "cxn_unknown"})
+		return src.Connections.List(ctx, &connect.ConnectionListParams{ListOptions: connect.ListOptions{After: "cxn_unknown"}})
 	})
 
 	// Deactivate and reactivate, by either side.
@@ -468,18 +468,18 @@ func runScenario(e *env, srv *connecttest.Server, clock *connecttest.Clock) {
 	list("list share tokens (destination)", 200, dst, nil)
 	list("list outbound share tokens", 200, src, &connect.ShareTokenListParams{Direction: connect.DirectionOutbound})
 	list("list inbound share tokens", 200, dst, &connect.ShareTokenListParams{Direction: connect.DirectionInbound, Status: connect.ShareTokenStatusCreated})
-	list("list share tokens by connection", 200, src, &connect.ShareTokenListParams{ConnectionID: cxn.ID, PageSize: 3})
-	tp1 := list("list share tokens, first page", 200, src, &connect.ShareTokenListParams{PageSize: 2})
-	tp2 := list("list share tokens, middle page", 200, src, &connect.ShareTokenListParams{PageSize: 2, After: tp1.NextCursor})
+	list("list share tokens by connection", 200, src, &connect.ShareTokenListParams{ConnectionID: cxn.ID, ListOptions: connect.ListOptions{PageSize: 3}})
+	tp1 := list("list share tokens, first page", 200, src, &connect.ShareTokenListParams{ListOptions: connect.ListOptions{PageSize: 2}})
+	tp2 := list("list share tokens, middle page", 200, src, &connect.ShareTokenListParams{ListOptions: connect.ListOptions{PageSize: 2, After: tp1.NextCursor}})
 	if tp2.PrevCursor == "" || tp2.NextCursor == "" {
 		t.Fatalf("middle page of share tokens lacks a link: next %q prev %q", tp2.NextCursor, tp2.PrevCursor)
 	}
-	list("list share tokens, page before", 200, src, &connect.ShareTokenListParams{PageSize: 2, Before: tp2.PrevCursor, Direction: connect.DirectionOutbound})
+	list("list share tokens, page before", 200, src, &connect.ShareTokenListParams{Direction: connect.DirectionOutbound, ListOptions: connect.ListOptions{PageSize: 2, Before: tp2.PrevCursor}})
 	list("list share tokens, empty", 200, oth, nil)
 	list("list share tokens with an unknown status", 400, src, &connect.ShareTokenListParams{Status: "archived"})
-	list("list share tokens before an unknown cursor", 400, src, &connect.ShareTokenListParams{Before: "cnst_unknown"})
+	list("list share tokens before an unknown cursor", 400, src, &connect.ShareTokenListParams{ListOptions: connect.ListOptions{Before: "cnst_unknown"}})
 	e.rec.setStep("iterate over all inbound share tokens")
-	for _, err := range dst.ShareTokens.All(ctx, &connect.ShareTokenListParams{Direction: connect.DirectionInbound, PageSize: 4}) {
+	for _, err := range dst.ShareTokens.All(ctx, &connect.ShareTokenListParams{Direction: connect.DirectionInbound, ListOptions: connect.ListOptions{PageSize: 4}}) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -666,21 +666,23 @@ func runEventsAndObjects(e *env, srv *connecttest.Server, src, dst, oth *connect
 	do(e, "list events by object and id", 200, 200, func() (page, error) {
 		return src.Events.List(ctx, &connect.EventListParams{ObjectIDs: []string{tokInq.ID}, IDs: []string{evs.Data[0].ID}})
 	})
-	ep1 := do(e, "list events, first page", 200, 200, func() (page, error) { return src.Events.List(ctx, &connect.EventListParams{PageSize: 2}) })
+	ep1 := do(e, "list events, first page", 200, 200, func() (page, error) {
+		return src.Events.List(ctx, &connect.EventListParams{ListOptions: connect.ListOptions{PageSize: 2}})
+	})
 	ep2 := do(e, "list events, middle page", 200, 200, func() (page, error) {
-		return src.Events.List(ctx, &connect.EventListParams{PageSize: 2, After: ep1.NextCursor})
+		return src.Events.List(ctx, &connect.EventListParams{ListOptions: connect.ListOptions{PageSize: 2, After: ep1.NextCursor}})
 	})
 	do(e, "list events, page before", 200, 200, func() (page, error) {
-		return src.Events.List(ctx, &connect.EventListParams{PageSize: 2, Before: ep2.PrevCursor})
+		return src.Events.List(ctx, &connect.EventListParams{ListOptions: connect.ListOptions{PageSize: 2, Before: ep2.PrevCursor}})
 	})
 	do(e, "list events after an unknown cursor", 400, 200, func() (page, error) {
-		return src.Events.List(ctx, &connect.EventListParams{After: "evt_unknown"})
+		return src.Events.List(ctx, &connect.EventListParams{ListOptions: connect.ListOptions{After: "evt_unknown"}})
 	})
 	do(e, "list events, empty", 200, 200, func() (page, error) {
 		return src.Events.List(ctx, &connect.EventListParams{Names: []string{"account.created"}})
 	})
 	e.rec.setStep("iterate over all events")
-	for _, err := range dst.Events.All(ctx, &connect.EventListParams{PageSize: 3}) {
+	for _, err := range dst.Events.All(ctx, &connect.EventListParams{ListOptions: connect.ListOptions{PageSize: 3}}) {
 		if err != nil {
 			t.Fatal(err)
 		}
