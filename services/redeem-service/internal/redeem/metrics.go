@@ -9,6 +9,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/personaconnect/connect-go/services/internal/durable"
 )
 
 // metrics are one replica's counters; Prometheus sums them over replicas.
@@ -21,7 +23,7 @@ type metrics struct {
 	reconciled  *prometheus.CounterVec // tokens looked at by reconciliation, by state
 }
 
-func newMetrics(st *store) *metrics {
+func newMetrics(b *durable.Backend) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		redemptions: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -47,7 +49,7 @@ func newMetrics(st *store) *metrics {
 	}, func() float64 {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		n, err := st.jobsQueued(ctx)
+		n, err := b.JobsQueued(ctx)
 		if err != nil {
 			return math.NaN()
 		}
@@ -59,22 +61,6 @@ func newMetrics(st *store) *metrics {
 
 func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
-}
-
-// countingTransport counts every request to Persona by its answer.
-type countingTransport struct {
-	next  http.RoundTripper
-	calls *prometheus.CounterVec
-}
-
-func (t countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	resp, err := t.next.RoundTrip(r)
-	if err != nil {
-		t.calls.WithLabelValues("error").Inc()
-		return resp, err
-	}
-	t.calls.WithLabelValues(strconv.Itoa(resp.StatusCode)).Inc()
-	return resp, nil
 }
 
 // statusRecorder remembers the status a handler answered.

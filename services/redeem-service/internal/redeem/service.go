@@ -15,6 +15,7 @@ import (
 	"github.com/riverqueue/river"
 
 	connect "github.com/personaconnect/connect-go"
+	"github.com/personaconnect/connect-go/services/internal/durable"
 )
 
 // Config is what a replica needs. Zero durations take the defaults given.
@@ -41,6 +42,10 @@ type Config struct {
 	// WebhookLease is how long a replica holds a webhook event it is
 	// handling before another may take a repeat of it (1m).
 	WebhookLease time.Duration
+	// RescueAfter is how long a job may run before it is taken to belong
+	// to a dead replica and run again elsewhere (5m; at least 10s). A
+	// redeem run is bounded to half of it.
+	RescueAfter time.Duration
 	// RetryPolicy spaces River's retries of a failed job (nil: River's
 	// default, attempt⁴ seconds and jitter).
 	RetryPolicy river.ClientRetryPolicy
@@ -66,6 +71,10 @@ func (c *Config) setDefaults() {
 	if c.WebhookLease <= 0 {
 		c.WebhookLease = time.Minute
 	}
+	if c.RescueAfter <= 0 {
+		c.RescueAfter = 5 * time.Minute
+	}
+	c.RescueAfter = max(c.RescueAfter, 10*time.Second)
 	if c.Transport == nil {
 		c.Transport = http.DefaultTransport
 	}
@@ -74,17 +83,13 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// eventRetention outlasts Persona's repeats of a webhook delivery (about
-// two days).
-const eventRetention = 72 * time.Hour
-
 // Service is one replica: its HTTP routes and its share of the job queue.
 type Service struct {
 	cfg     Config
-	b       *backend
+	b       *durable.Backend
 	st      *store
-	dedupe  *dbDeduper
-	q       queue
+	dedupe  *durable.Deduper
+	q       durable.Queue
 	client  *connect.Client
 	log     *slog.Logger
 	metrics *metrics
@@ -99,28 +104,28 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.APIKey == "" {
 		return nil, errors.New("APIKey is empty")
 	}
-	b, err := openBackend(ctx, cfg.DatabaseURL, cfg.SQLitePath)
+	b, err := durable.Open(ctx, cfg.DatabaseURL, cfg.SQLitePath)
 	if err != nil {
 		return nil, err
 	}
 	s, err := build(ctx, cfg, b)
 	if err != nil {
-		b.close()
+		b.Close()
 		return nil, err
 	}
 	return s, nil
 }
 
-func build(ctx context.Context, cfg Config, b *backend) (*Service, error) {
-	if err := b.migrate(ctx); err != nil {
+func build(ctx context.Context, cfg Config, b *durable.Backend) (*Service, error) {
+	if err := b.Migrate(ctx, schema); err != nil {
 		return nil, err
 	}
 	st := &store{b: b, now: time.Now}
-	s := &Service{cfg: cfg, b: b, st: st, dedupe: &dbDeduper{st: st, lease: cfg.WebhookLease}, log: cfg.Logger, metrics: newMetrics(st)}
+	s := &Service{cfg: cfg, b: b, st: st, dedupe: &durable.Deduper{B: b, Table: webhookEventsTable, Lease: cfg.WebhookLease, Now: st.now}, log: cfg.Logger, metrics: newMetrics(b)}
 
 	opts := []connect.ClientOption{
 		connect.WithUserAgent("redeem-service/" + connect.Version),
-		connect.WithHTTPClient(&http.Client{Transport: countingTransport{next: cfg.Transport, calls: s.metrics.apiCalls}}),
+		connect.WithHTTPClient(&http.Client{Transport: durable.CountingTransport{Next: cfg.Transport, Calls: s.metrics.apiCalls}}),
 	}
 	if cfg.BaseURL != "" {
 		opts = append(opts, connect.WithBaseURL(cfg.BaseURL))
@@ -134,16 +139,16 @@ func build(ctx context.Context, cfg Config, b *backend) (*Service, error) {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &redeemWorker{s: s})
 	river.AddWorker(workers, &reconcileWorker{s: s})
-	s.q, err = b.newQueue(&river.Config{
+	s.q, err = b.NewQueue(&river.Config{
 		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 10}},
 		Workers:           workers,
 		FetchPollInterval: cfg.PollInterval,
 		FetchCooldown:     min(cfg.PollInterval, 100*time.Millisecond),
 		// A replica killed mid-job leaves it running; another replica
 		// takes it over after this (longer than the redeem job's timeout).
-		RescueStuckJobsAfter: 5 * time.Minute,
+		RescueStuckJobsAfter: cfg.RescueAfter,
 		RetryPolicy:          cfg.RetryPolicy,
-		Logger:               slog.New(minLevel{cfg.Logger.Handler(), slog.LevelWarn}).With("component", "river"),
+		Logger:               durable.QuietLogger(cfg.Logger),
 		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(
 			river.PeriodicInterval(cfg.ReconcileInterval),
 			func() (river.JobArgs, *river.InsertOpts) { return reconcileArgs{}, nil },
@@ -162,7 +167,7 @@ func build(ctx context.Context, cfg Config, b *backend) (*Service, error) {
 // Start begins working jobs. It returns once the queue runs; the work goes
 // on until Stop.
 func (s *Service) Start(ctx context.Context) error {
-	if err := s.q.start(context.WithoutCancel(ctx)); err != nil {
+	if err := s.q.Start(context.WithoutCancel(ctx)); err != nil {
 		return err
 	}
 	s.started.Store(true)
@@ -175,15 +180,15 @@ func (s *Service) Start(ctx context.Context) error {
 func (s *Service) Stop(ctx context.Context) error {
 	var err error
 	if s.started.Swap(false) {
-		if err = s.q.stop(ctx); err != nil {
+		if err = s.q.Stop(ctx); err != nil {
 			// Cancelled jobs end with an error, which River records as a
 			// retry; wait for that record before closing the database.
-			_ = s.q.stopAndCancel(context.Background())
+			_ = s.q.StopAndCancel(context.Background())
 		}
-		<-s.q.stopped()
+		<-s.q.Stopped()
 	}
 	s.client.CloseIdleConnections()
-	s.b.close()
+	s.b.Close()
 	return err
 }
 
@@ -195,7 +200,7 @@ func (s *Service) accept(ctx context.Context, tokenID, via string) (tokenRow, er
 		return tokenRow{}, err
 	}
 	if row.State == stateReceived {
-		if err := s.q.insert(ctx, redeemArgs{ShareTokenID: tokenID}); err != nil {
+		if err := s.q.Insert(ctx, redeemArgs{ShareTokenID: tokenID}, nil); err != nil {
 			return tokenRow{}, err
 		}
 	}
@@ -232,18 +237,3 @@ func (s *Service) handleEvent(ctx context.Context, ev *connect.WebhookEvent) err
 	}
 	return nil
 }
-
-// minLevel keeps River's routine info logs (job counts every few seconds)
-// out of the service's log.
-type minLevel struct {
-	slog.Handler
-	min slog.Level
-}
-
-func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= h.min && h.Handler.Enabled(ctx, l)
-}
-func (h minLevel) WithAttrs(a []slog.Attr) slog.Handler {
-	return minLevel{h.Handler.WithAttrs(a), h.min}
-}
-func (h minLevel) WithGroup(n string) slog.Handler { return minLevel{h.Handler.WithGroup(n), h.min} }
