@@ -73,10 +73,11 @@ func (f *fixture) start(t *testing.T, mods ...func(*Config)) *replica {
 	cfg := Config{
 		DatabaseURL: f.db.DatabaseURL, SQLitePath: f.db.SQLitePath,
 		APIKey: f.bank.APIKey, BaseURL: f.fake.URL, WebhookSecrets: []string{testWebhookSecret},
-		PollInterval:   20 * time.Millisecond,
-		ReconcileAfter: time.Hour,
-		RetryPolicy:    fastRetries{},
-		ClientOptions:  []connect.ClientOption{connect.WithRetryWait(time.Millisecond, 5*time.Millisecond)},
+		PollInterval:    20 * time.Millisecond,
+		ReconcileAfter:  time.Hour,
+		CatchUpInterval: -1,
+		RetryPolicy:     fastRetries{},
+		ClientOptions:   []connect.ClientOption{connect.WithRetryWait(time.Millisecond, 5*time.Millisecond)},
 	}
 	for _, m := range mods {
 		m(&cfg)

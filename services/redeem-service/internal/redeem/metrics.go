@@ -21,6 +21,7 @@ type metrics struct {
 	apiCalls    *prometheus.CounterVec // by status code ("error": no response)
 	webhooks    *prometheus.CounterVec // by status answered
 	reconciled  *prometheus.CounterVec // tokens looked at by reconciliation, by state
+	caughtUp    prometheus.Counter     // events handled by the Events catch-up
 }
 
 func newMetrics(b *durable.Backend) *metrics {
@@ -43,6 +44,10 @@ func newMetrics(b *durable.Backend) *metrics {
 			Help: "Unfinished tokens looked at again by the reconciliation job, by their state then.",
 		}, []string{"state"}),
 	}
+	m.caughtUp = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "redeem_events_caught_up_total",
+		Help: "Events read from the Events API and handled because no webhook delivery had been (lost, or the fleet was down).",
+	})
 	queued := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "redeem_jobs_queued",
 		Help: "River jobs waiting to run (available, scheduled or retryable), in the whole database; NaN if it cannot be read.",
@@ -55,7 +60,7 @@ func newMetrics(b *durable.Backend) *metrics {
 		}
 		return float64(n)
 	})
-	m.reg.MustRegister(m.redemptions, m.apiCalls, m.webhooks, m.reconciled, queued)
+	m.reg.MustRegister(m.redemptions, m.apiCalls, m.webhooks, m.reconciled, m.caughtUp, queued)
 	return m
 }
 

@@ -36,6 +36,12 @@ type Config struct {
 	// before reconciliation reads it from Persona (2m).
 	ReconcileInterval time.Duration
 	ReconcileAfter    time.Duration
+	// CatchUpInterval is how often the Events API is read for events that
+	// webhooks missed (5m; at least 1s; also once at start). CatchUpWindow
+	// is how far back the first catch-up on a new database reads (72h).
+	// A negative CatchUpInterval turns the catch-up off.
+	CatchUpInterval time.Duration
+	CatchUpWindow   time.Duration
 	// PollInterval is how often a replica looks for jobs another process
 	// queued when no notification reached it (1s).
 	PollInterval time.Duration
@@ -64,6 +70,15 @@ func (c *Config) setDefaults() {
 	c.ReconcileInterval = max(c.ReconcileInterval, time.Second)
 	if c.ReconcileAfter <= 0 {
 		c.ReconcileAfter = 2 * time.Minute
+	}
+	if c.CatchUpInterval == 0 {
+		c.CatchUpInterval = 5 * time.Minute
+	}
+	if c.CatchUpInterval > 0 {
+		c.CatchUpInterval = max(c.CatchUpInterval, time.Second)
+	}
+	if c.CatchUpWindow <= 0 {
+		c.CatchUpWindow = 72 * time.Hour
 	}
 	if c.PollInterval <= 0 {
 		c.PollInterval = time.Second
@@ -139,6 +154,19 @@ func build(ctx context.Context, cfg Config, b *durable.Backend) (*Service, error
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &redeemWorker{s: s})
 	river.AddWorker(workers, &reconcileWorker{s: s})
+	river.AddWorker(workers, &catchUpWorker{s: s})
+	periodic := []*river.PeriodicJob{river.NewPeriodicJob(
+		river.PeriodicInterval(cfg.ReconcileInterval),
+		func() (river.JobArgs, *river.InsertOpts) { return reconcileArgs{}, nil },
+		&river.PeriodicJobOpts{ID: "reconcile", RunOnStart: true},
+	)}
+	if cfg.CatchUpInterval > 0 {
+		periodic = append(periodic, river.NewPeriodicJob(
+			river.PeriodicInterval(cfg.CatchUpInterval),
+			func() (river.JobArgs, *river.InsertOpts) { return catchUpArgs{}, nil },
+			&river.PeriodicJobOpts{ID: "catch-up", RunOnStart: true},
+		))
+	}
 	s.q, err = b.NewQueue(&river.Config{
 		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 10}},
 		Workers:           workers,
@@ -149,11 +177,7 @@ func build(ctx context.Context, cfg Config, b *durable.Backend) (*Service, error
 		RescueStuckJobsAfter: cfg.RescueAfter,
 		RetryPolicy:          cfg.RetryPolicy,
 		Logger:               durable.QuietLogger(cfg.Logger),
-		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(
-			river.PeriodicInterval(cfg.ReconcileInterval),
-			func() (river.JobArgs, *river.InsertOpts) { return reconcileArgs{}, nil },
-			&river.PeriodicJobOpts{ID: "reconcile", RunOnStart: true},
-		)},
+		PeriodicJobs:         periodic,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("river client: %w", err)

@@ -190,7 +190,29 @@ var schema = []string{
 	)`,
 	`CREATE INDEX IF NOT EXISTS redeem_tokens_open ON redeem_tokens (state, updated_at)`,
 	durable.DedupeSchema(webhookEventsTable),
+	`CREATE TABLE IF NOT EXISTS redeem_cursors (
+		name  TEXT PRIMARY KEY,
+		at_ms BIGINT NOT NULL
+	)`,
 }
 
 // webhookEventsTable holds the webhook deduper's claims.
 const webhookEventsTable = "redeem_webhook_events"
+
+// cursor returns the time stored under name.
+func (s *store) cursor(ctx context.Context, name string) (time.Time, bool, error) {
+	var ms int64
+	err := s.b.QueryRow(ctx, `SELECT at_ms FROM redeem_cursors WHERE name = ?`, name).Scan(&ms)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, false, nil
+	}
+	return time.UnixMilli(ms).UTC(), err == nil, err
+}
+
+// advanceCursor moves the time under name forward to at; never back.
+func (s *store) advanceCursor(ctx context.Context, name string, at time.Time) error {
+	_, err := s.b.Exec(ctx, `INSERT INTO redeem_cursors (name, at_ms) VALUES (?, ?)
+		ON CONFLICT (name) DO UPDATE SET at_ms = excluded.at_ms WHERE redeem_cursors.at_ms < excluded.at_ms`,
+		name, at.UnixMilli())
+	return err
+}

@@ -84,7 +84,9 @@ func newFixture(t *testing.T, db testdb.Target) *fixture {
 // fastRetries spaces River's retries by 20ms.
 type fastRetries struct{}
 
-func (fastRetries) NextRetry(*rivertype.JobRow) time.Time { return time.Now().Add(20 * time.Millisecond) }
+func (fastRetries) NextRetry(*rivertype.JobRow) time.Time {
+	return time.Now().Add(20 * time.Millisecond)
+}
 
 type replica struct {
 	svc     *Service
