@@ -175,9 +175,11 @@ func build(ctx context.Context, cfg Config, b *durable.Backend) (*Service, error
 		// A replica killed mid-job leaves it running; another replica
 		// takes it over after this (longer than the redeem job's timeout).
 		RescueStuckJobsAfter: cfg.RescueAfter,
-		RetryPolicy:          cfg.RetryPolicy,
-		Logger:               durable.QuietLogger(cfg.Logger),
-		PeriodicJobs:         periodic,
+		// River's default job timeout (1m) must stay below the rescue.
+		JobTimeout:   min(time.Minute, cfg.RescueAfter/2),
+		RetryPolicy:  cfg.RetryPolicy,
+		Logger:       durable.QuietLogger(cfg.Logger),
+		PeriodicJobs: periodic,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("river client: %w", err)

@@ -174,8 +174,10 @@ func build(ctx context.Context, cfg Config, b *durable.Backend) (*Service, error
 		FetchPollInterval:    cfg.PollInterval,
 		FetchCooldown:        min(cfg.PollInterval, 100*time.Millisecond),
 		RescueStuckJobsAfter: cfg.RescueAfter,
-		RetryPolicy:          cfg.RetryPolicy,
-		Logger:               durable.QuietLogger(cfg.Logger),
+		// River's default job timeout (1m) must stay below the rescue.
+		JobTimeout:  min(time.Minute, cfg.RescueAfter/2),
+		RetryPolicy: cfg.RetryPolicy,
+		Logger:      durable.QuietLogger(cfg.Logger),
 		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(
 			river.PeriodicInterval(cfg.ReconcileInterval),
 			func() (river.JobArgs, *river.InsertOpts) { return reconcileArgs{}, nil },
