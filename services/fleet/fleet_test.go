@@ -120,18 +120,21 @@ func TestFleet(t *testing.T) {
 	for {
 		fake.resendGivenUp(t)
 		done := 0
+		var open []string
 		for _, inq := range inquiries {
 			if tokens[inq] == "" {
 				tokens[inq] = sourceToken(t, srcDB, inq)
 			}
 			if tokens[inq] != "" && fake.tokenStatus(t, tokens[inq]) == "redeemed" {
 				done++
+			} else {
+				open = append(open, inq+"→"+tokens[inq])
 			}
 		}
 		if done == len(inquiries) && redeemRowsDone(t, dstDB, len(inquiries)) {
 			break
 		}
-		require.True(t, time.Now().Before(deadline), "drained %d of %d within the deadline", done, len(inquiries))
+		require.True(t, time.Now().Before(deadline), "drained %d of %d within the deadline; open (inquiry→token): %v", done, len(inquiries), open)
 		fake.callStatus(t, http.MethodPost, "/webhook-deliveries/wait", map[string]any{"timeout": "1s"}, nil)
 	}
 	drain := time.Since(lastKill)
