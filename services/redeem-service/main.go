@@ -47,6 +47,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/personaconnect/connect-go/services/internal/durable"
 	"github.com/personaconnect/connect-go/services/redeem-service/internal/redeem"
 )
 
@@ -75,6 +76,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	dbPath := fs.String("db", "redeem-service.db", "SQLite database file, used when DATABASE_URL is unset")
 	reconcileEvery := fs.Duration("reconcile-interval", time.Minute, "how often unfinished tokens are looked at")
 	reconcileAfter := fs.Duration("reconcile-after", 2*time.Minute, "how long a token may stay unfinished before it is read from Persona")
+	catchUpEvery := fs.Duration("catch-up-interval", 5*time.Minute, "how often the Events API is read for events webhooks missed (also at start)")
+	rescueAfter := fs.Duration("rescue-after", 5*time.Minute, "how long a job may run before another replica takes it over (its replica died)")
+	retryMax := fs.Duration("retry-max", 0, "longest wait between retries of a failed job, doubling from 1s (0: River's default, attempt⁴ seconds)")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 20*time.Second, "how long shutdown waits for requests and jobs in flight")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -91,7 +95,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		WebhookSecrets:    splitList(getenv("PERSONA_WEBHOOK_SECRETS")),
 		ReconcileInterval: *reconcileEvery,
 		ReconcileAfter:    *reconcileAfter,
+		RescueAfter:       *rescueAfter,
+		CatchUpInterval:   *catchUpEvery,
 		Logger:            log,
+	}
+	if *retryMax > 0 {
+		cfg.RetryPolicy = durable.Backoff{Base: time.Second, Max: *retryMax}
 	}
 	if cfg.APIKey == "" {
 		return errors.New("missing environment variable PERSONA_API_KEY (the destination organization's key)")

@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/personaconnect/connect-go/services/internal/durable"
 )
 
 var fmtSscan = fmt.Sscan
@@ -19,12 +21,12 @@ func TestDBDeduper(t *testing.T) {
 		f := newFixture(t, db)
 		r := f.start(t)
 		now := time.Unix(1_700_000_000, 0)
-		st := &store{b: r.svc.b, now: func() time.Time { return now }}
-		d1 := &dbDeduper{st: st, lease: time.Minute}
-		d2 := &dbDeduper{st: st, lease: time.Minute} // another replica
+		clock := func() time.Time { return now }
+		d1 := &durable.Deduper{B: r.svc.b, Table: webhookEventsTable, Lease: time.Minute, Now: clock}
+		d2 := &durable.Deduper{B: r.svc.b, Table: webhookEventsTable, Lease: time.Minute, Now: clock} // another replica
 		ctx := context.Background()
 
-		claim := func(d *dbDeduper, id string) bool {
+		claim := func(d *durable.Deduper, id string) bool {
 			ok, err := d.Claim(ctx, id)
 			require.NoError(t, err)
 			return ok
@@ -42,7 +44,7 @@ func TestDBDeduper(t *testing.T) {
 		now = now.Add(48 * time.Hour)
 		assert.False(t, claim(d2, "evt_a"), "done is for good, whatever the lease")
 
-		require.NoError(t, d1.purge(ctx, now.Add(-time.Hour)))
+		require.NoError(t, d1.Purge(ctx, now.Add(-time.Hour)))
 		assert.True(t, claim(d2, "evt_a"), "purged after retention")
 	})
 }

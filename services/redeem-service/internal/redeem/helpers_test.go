@@ -2,18 +2,14 @@ package redeem
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/assert"
@@ -21,55 +17,13 @@ import (
 
 	connect "github.com/personaconnect/connect-go"
 	"github.com/personaconnect/connect-go/connecttest"
+	"github.com/personaconnect/connect-go/services/internal/testdb"
 )
 
-// skipNoDatabaseURL is the message of every test skipped for want of
-// Postgres; .ci/run fails when it finds it.
-const skipNoDatabaseURL = "DATABASE_URL is not set: Postgres variant skipped"
+// target is one database for a test.
+type target = testdb.Target
 
-// target is one database for a test: a fresh Postgres schema or a fresh
-// SQLite file. Several services opened on it share it, as replicas do.
-type target struct {
-	databaseURL string
-	sqlitePath  string
-}
-
-// forEachBackend runs fn on the embedded default (SQLite) and on Postgres
-// (DATABASE_URL, in a schema of its own, dropped afterwards).
-func forEachBackend(t *testing.T, fn func(t *testing.T, db target)) {
-	t.Run("sqlite", func(t *testing.T) {
-		fn(t, target{sqlitePath: filepath.Join(t.TempDir(), "redeem.db")})
-	})
-	t.Run("postgres", func(t *testing.T) {
-		fn(t, postgresTarget(t))
-	})
-}
-
-func postgresTarget(t *testing.T) target {
-	t.Helper()
-	base := os.Getenv("DATABASE_URL")
-	if base == "" {
-		t.Skip(skipNoDatabaseURL)
-	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, base)
-	require.NoError(t, err, "connect to DATABASE_URL")
-	schema := "redeem_test_" + strings.ToLower(rand.Text()[:12])
-	_, err = conn.Exec(ctx, "CREATE SCHEMA "+schema)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		_, err := conn.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-		assert.NoError(t, err)
-		_ = conn.Close(context.Background())
-	})
-	sep := "?"
-	if strings.Contains(base, "?") {
-		sep = "&"
-	}
-	// pgx passes unknown parameters to the server: every connection of the
-	// pool works in the test's schema.
-	return target{databaseURL: base + sep + "search_path=" + schema}
-}
+func forEachBackend(t *testing.T, fn func(t *testing.T, db target)) { testdb.ForEachBackend(t, fn) }
 
 const testWebhookSecret = "wbhsec_test_secret"
 
@@ -117,12 +71,13 @@ func (f *fixture) start(t *testing.T, mods ...func(*Config)) *replica {
 	t.Helper()
 	web := httptest.NewUnstartedServer(nil)
 	cfg := Config{
-		DatabaseURL: f.db.databaseURL, SQLitePath: f.db.sqlitePath,
+		DatabaseURL: f.db.DatabaseURL, SQLitePath: f.db.SQLitePath,
 		APIKey: f.bank.APIKey, BaseURL: f.fake.URL, WebhookSecrets: []string{testWebhookSecret},
-		PollInterval:   20 * time.Millisecond,
-		ReconcileAfter: time.Hour,
-		RetryPolicy:    fastRetries{},
-		ClientOptions:  []connect.ClientOption{connect.WithRetryWait(time.Millisecond, 5*time.Millisecond)},
+		PollInterval:    20 * time.Millisecond,
+		ReconcileAfter:  time.Hour,
+		CatchUpInterval: -1,
+		RetryPolicy:     fastRetries{},
+		ClientOptions:   []connect.ClientOption{connect.WithRetryWait(time.Millisecond, 5*time.Millisecond)},
 	}
 	for _, m := range mods {
 		m(&cfg)

@@ -121,7 +121,7 @@ func (s *Service) handleReady(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not started"})
 		return
 	}
-	if err := s.b.db.PingContext(ctx); err != nil {
+	if err := s.b.DB.PingContext(ctx); err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "database unreachable"})
 		return
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/riverqueue/river"
 
 	connect "github.com/personaconnect/connect-go"
+	"github.com/personaconnect/connect-go/services/internal/durable"
 )
 
 // redeemArgs is the job that redeems one token. It is unique per token while
@@ -69,8 +70,11 @@ type redeemWorker struct {
 	s *Service
 }
 
-// Timeout bounds one run; the SDK's own retries fit well within it.
-func (w *redeemWorker) Timeout(*river.Job[redeemArgs]) time.Duration { return 2 * time.Minute }
+// Timeout bounds one run; the SDK's own retries fit well within it, and it
+// ends before the rescuer would take the job for one of a dead replica.
+func (w *redeemWorker) Timeout(*river.Job[redeemArgs]) time.Duration {
+	return min(2*time.Minute, w.s.cfg.RescueAfter/2)
+}
 
 // Work redeems the token under the attempt's key. An error leaves the job to
 // River's retries (with backoff), which repeat the same key unless the
@@ -172,7 +176,7 @@ const reconcileBatch = 100
 // its redemption failed (Persona sends no webhook for that).
 func (w *reconcileWorker) Work(ctx context.Context, _ *river.Job[reconcileArgs]) error {
 	s := w.s
-	if err := s.dedupe.purge(ctx, s.st.now().Add(-eventRetention)); err != nil {
+	if err := s.dedupe.Purge(ctx, s.st.now().Add(-durable.EventRetention)); err != nil {
 		return err
 	}
 	rows, err := s.st.stale(ctx, s.st.now().Add(-s.cfg.ReconcileAfter), reconcileBatch)
@@ -189,7 +193,7 @@ func (w *reconcileWorker) Work(ctx context.Context, _ *river.Job[reconcileArgs])
 func (s *Service) reconcile(ctx context.Context, row tokenRow) error {
 	s.metrics.reconciled.WithLabelValues(row.State).Inc()
 	if row.State == stateReceived {
-		if err := s.q.insert(ctx, redeemArgs{ShareTokenID: row.ID}); err != nil {
+		if err := s.q.Insert(ctx, redeemArgs{ShareTokenID: row.ID}, nil); err != nil {
 			return err
 		}
 		return s.st.touch(ctx, row.ID)

@@ -9,6 +9,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/personaconnect/connect-go/services/internal/durable"
 )
 
 // metrics are one replica's counters; Prometheus sums them over replicas.
@@ -19,9 +21,10 @@ type metrics struct {
 	apiCalls    *prometheus.CounterVec // by status code ("error": no response)
 	webhooks    *prometheus.CounterVec // by status answered
 	reconciled  *prometheus.CounterVec // tokens looked at by reconciliation, by state
+	caughtUp    prometheus.Counter     // events handled by the Events catch-up
 }
 
-func newMetrics(st *store) *metrics {
+func newMetrics(b *durable.Backend) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		redemptions: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -41,40 +44,28 @@ func newMetrics(st *store) *metrics {
 			Help: "Unfinished tokens looked at again by the reconciliation job, by their state then.",
 		}, []string{"state"}),
 	}
+	m.caughtUp = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "redeem_events_caught_up_total",
+		Help: "Events read from the Events API and handled because no webhook delivery had been (lost, or the fleet was down).",
+	})
 	queued := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "redeem_jobs_queued",
 		Help: "River jobs waiting to run (available, scheduled or retryable), in the whole database; NaN if it cannot be read.",
 	}, func() float64 {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		n, err := st.jobsQueued(ctx)
+		n, err := b.JobsQueued(ctx)
 		if err != nil {
 			return math.NaN()
 		}
 		return float64(n)
 	})
-	m.reg.MustRegister(m.redemptions, m.apiCalls, m.webhooks, m.reconciled, queued)
+	m.reg.MustRegister(m.redemptions, m.apiCalls, m.webhooks, m.reconciled, m.caughtUp, queued)
 	return m
 }
 
 func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
-}
-
-// countingTransport counts every request to Persona by its answer.
-type countingTransport struct {
-	next  http.RoundTripper
-	calls *prometheus.CounterVec
-}
-
-func (t countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	resp, err := t.next.RoundTrip(r)
-	if err != nil {
-		t.calls.WithLabelValues("error").Inc()
-		return resp, err
-	}
-	t.calls.WithLabelValues(strconv.Itoa(resp.StatusCode)).Inc()
-	return resp, nil
 }
 
 // statusRecorder remembers the status a handler answered.

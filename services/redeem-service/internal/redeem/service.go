@@ -15,6 +15,7 @@ import (
 	"github.com/riverqueue/river"
 
 	connect "github.com/personaconnect/connect-go"
+	"github.com/personaconnect/connect-go/services/internal/durable"
 )
 
 // Config is what a replica needs. Zero durations take the defaults given.
@@ -35,12 +36,22 @@ type Config struct {
 	// before reconciliation reads it from Persona (2m).
 	ReconcileInterval time.Duration
 	ReconcileAfter    time.Duration
+	// CatchUpInterval is how often the Events API is read for events that
+	// webhooks missed (5m; at least 1s; also once at start). CatchUpWindow
+	// is how far back the first catch-up on a new database reads (72h).
+	// A negative CatchUpInterval turns the catch-up off.
+	CatchUpInterval time.Duration
+	CatchUpWindow   time.Duration
 	// PollInterval is how often a replica looks for jobs another process
 	// queued when no notification reached it (1s).
 	PollInterval time.Duration
 	// WebhookLease is how long a replica holds a webhook event it is
 	// handling before another may take a repeat of it (1m).
 	WebhookLease time.Duration
+	// RescueAfter is how long a job may run before it is taken to belong
+	// to a dead replica and run again elsewhere (5m; at least 10s). A
+	// redeem run is bounded to half of it.
+	RescueAfter time.Duration
 	// RetryPolicy spaces River's retries of a failed job (nil: River's
 	// default, attempt⁴ seconds and jitter).
 	RetryPolicy river.ClientRetryPolicy
@@ -60,12 +71,25 @@ func (c *Config) setDefaults() {
 	if c.ReconcileAfter <= 0 {
 		c.ReconcileAfter = 2 * time.Minute
 	}
+	if c.CatchUpInterval == 0 {
+		c.CatchUpInterval = 5 * time.Minute
+	}
+	if c.CatchUpInterval > 0 {
+		c.CatchUpInterval = max(c.CatchUpInterval, time.Second)
+	}
+	if c.CatchUpWindow <= 0 {
+		c.CatchUpWindow = 72 * time.Hour
+	}
 	if c.PollInterval <= 0 {
 		c.PollInterval = time.Second
 	}
 	if c.WebhookLease <= 0 {
 		c.WebhookLease = time.Minute
 	}
+	if c.RescueAfter <= 0 {
+		c.RescueAfter = 5 * time.Minute
+	}
+	c.RescueAfter = max(c.RescueAfter, 10*time.Second)
 	if c.Transport == nil {
 		c.Transport = http.DefaultTransport
 	}
@@ -74,17 +98,13 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// eventRetention outlasts Persona's repeats of a webhook delivery (about
-// two days).
-const eventRetention = 72 * time.Hour
-
 // Service is one replica: its HTTP routes and its share of the job queue.
 type Service struct {
 	cfg     Config
-	b       *backend
+	b       *durable.Backend
 	st      *store
-	dedupe  *dbDeduper
-	q       queue
+	dedupe  *durable.Deduper
+	q       durable.Queue
 	client  *connect.Client
 	log     *slog.Logger
 	metrics *metrics
@@ -99,28 +119,28 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.APIKey == "" {
 		return nil, errors.New("APIKey is empty")
 	}
-	b, err := openBackend(ctx, cfg.DatabaseURL, cfg.SQLitePath)
+	b, err := durable.Open(ctx, cfg.DatabaseURL, cfg.SQLitePath)
 	if err != nil {
 		return nil, err
 	}
 	s, err := build(ctx, cfg, b)
 	if err != nil {
-		b.close()
+		b.Close()
 		return nil, err
 	}
 	return s, nil
 }
 
-func build(ctx context.Context, cfg Config, b *backend) (*Service, error) {
-	if err := b.migrate(ctx); err != nil {
+func build(ctx context.Context, cfg Config, b *durable.Backend) (*Service, error) {
+	if err := b.Migrate(ctx, schema); err != nil {
 		return nil, err
 	}
 	st := &store{b: b, now: time.Now}
-	s := &Service{cfg: cfg, b: b, st: st, dedupe: &dbDeduper{st: st, lease: cfg.WebhookLease}, log: cfg.Logger, metrics: newMetrics(st)}
+	s := &Service{cfg: cfg, b: b, st: st, dedupe: &durable.Deduper{B: b, Table: webhookEventsTable, Lease: cfg.WebhookLease, Now: st.now}, log: cfg.Logger, metrics: newMetrics(b)}
 
 	opts := []connect.ClientOption{
 		connect.WithUserAgent("redeem-service/" + connect.Version),
-		connect.WithHTTPClient(&http.Client{Transport: countingTransport{next: cfg.Transport, calls: s.metrics.apiCalls}}),
+		connect.WithHTTPClient(&http.Client{Transport: durable.CountingTransport{Next: cfg.Transport, Calls: s.metrics.apiCalls}}),
 	}
 	if cfg.BaseURL != "" {
 		opts = append(opts, connect.WithBaseURL(cfg.BaseURL))
@@ -134,21 +154,32 @@ func build(ctx context.Context, cfg Config, b *backend) (*Service, error) {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &redeemWorker{s: s})
 	river.AddWorker(workers, &reconcileWorker{s: s})
-	s.q, err = b.newQueue(&river.Config{
+	river.AddWorker(workers, &catchUpWorker{s: s})
+	periodic := []*river.PeriodicJob{river.NewPeriodicJob(
+		river.PeriodicInterval(cfg.ReconcileInterval),
+		func() (river.JobArgs, *river.InsertOpts) { return reconcileArgs{}, nil },
+		&river.PeriodicJobOpts{ID: "reconcile", RunOnStart: true},
+	)}
+	if cfg.CatchUpInterval > 0 {
+		periodic = append(periodic, river.NewPeriodicJob(
+			river.PeriodicInterval(cfg.CatchUpInterval),
+			func() (river.JobArgs, *river.InsertOpts) { return catchUpArgs{}, nil },
+			&river.PeriodicJobOpts{ID: "catch-up", RunOnStart: true},
+		))
+	}
+	s.q, err = b.NewQueue(&river.Config{
 		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 10}},
 		Workers:           workers,
 		FetchPollInterval: cfg.PollInterval,
 		FetchCooldown:     min(cfg.PollInterval, 100*time.Millisecond),
 		// A replica killed mid-job leaves it running; another replica
 		// takes it over after this (longer than the redeem job's timeout).
-		RescueStuckJobsAfter: 5 * time.Minute,
-		RetryPolicy:          cfg.RetryPolicy,
-		Logger:               slog.New(minLevel{cfg.Logger.Handler(), slog.LevelWarn}).With("component", "river"),
-		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(
-			river.PeriodicInterval(cfg.ReconcileInterval),
-			func() (river.JobArgs, *river.InsertOpts) { return reconcileArgs{}, nil },
-			&river.PeriodicJobOpts{ID: "reconcile", RunOnStart: true},
-		)},
+		RescueStuckJobsAfter: cfg.RescueAfter,
+		// River's default job timeout (1m) must stay below the rescue.
+		JobTimeout:   min(time.Minute, cfg.RescueAfter/2),
+		RetryPolicy:  cfg.RetryPolicy,
+		Logger:       durable.QuietLogger(cfg.Logger),
+		PeriodicJobs: periodic,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("river client: %w", err)
@@ -162,7 +193,7 @@ func build(ctx context.Context, cfg Config, b *backend) (*Service, error) {
 // Start begins working jobs. It returns once the queue runs; the work goes
 // on until Stop.
 func (s *Service) Start(ctx context.Context) error {
-	if err := s.q.start(context.WithoutCancel(ctx)); err != nil {
+	if err := s.q.Start(context.WithoutCancel(ctx)); err != nil {
 		return err
 	}
 	s.started.Store(true)
@@ -175,15 +206,15 @@ func (s *Service) Start(ctx context.Context) error {
 func (s *Service) Stop(ctx context.Context) error {
 	var err error
 	if s.started.Swap(false) {
-		if err = s.q.stop(ctx); err != nil {
+		if err = s.q.Stop(ctx); err != nil {
 			// Cancelled jobs end with an error, which River records as a
 			// retry; wait for that record before closing the database.
-			_ = s.q.stopAndCancel(context.Background())
+			_ = s.q.StopAndCancel(context.Background())
 		}
-		<-s.q.stopped()
+		<-s.q.Stopped()
 	}
 	s.client.CloseIdleConnections()
-	s.b.close()
+	s.b.Close()
 	return err
 }
 
@@ -195,7 +226,7 @@ func (s *Service) accept(ctx context.Context, tokenID, via string) (tokenRow, er
 		return tokenRow{}, err
 	}
 	if row.State == stateReceived {
-		if err := s.q.insert(ctx, redeemArgs{ShareTokenID: tokenID}); err != nil {
+		if err := s.q.Insert(ctx, redeemArgs{ShareTokenID: tokenID}, nil); err != nil {
 			return tokenRow{}, err
 		}
 	}
@@ -232,18 +263,3 @@ func (s *Service) handleEvent(ctx context.Context, ev *connect.WebhookEvent) err
 	}
 	return nil
 }
-
-// minLevel keeps River's routine info logs (job counts every few seconds)
-// out of the service's log.
-type minLevel struct {
-	slog.Handler
-	min slog.Level
-}
-
-func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= h.min && h.Handler.Enabled(ctx, l)
-}
-func (h minLevel) WithAttrs(a []slog.Attr) slog.Handler {
-	return minLevel{h.Handler.WithAttrs(a), h.min}
-}
-func (h minLevel) WithGroup(n string) slog.Handler { return minLevel{h.Handler.WithGroup(n), h.min} }

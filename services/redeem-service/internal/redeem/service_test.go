@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	connect "github.com/personaconnect/connect-go"
+	"github.com/personaconnect/connect-go/services/internal/durable"
 )
 
 // A hand-over is acknowledged once recorded; the redeem job and the
@@ -80,8 +81,8 @@ func TestWebhookAloneRedeemsOnce(t *testing.T) {
 		keys, _ := f.redeemCalls(id)
 		assert.Len(t, keys, 1, "one redeem call")
 		var st string
-		require.NoError(t, r.svc.b.queryRow(context.Background(), `SELECT state FROM redeem_webhook_events WHERE event_id = ?`, created).Scan(&st))
-		assert.Equal(t, eventDone, st)
+		require.NoError(t, r.svc.b.QueryRow(context.Background(), `SELECT state FROM redeem_webhook_events WHERE event_id = ?`, created).Scan(&st))
+		assert.Equal(t, durable.EventDone, st)
 	})
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	connect "github.com/personaconnect/connect-go"
+	"github.com/personaconnect/connect-go/services/internal/durable"
 )
 
 // A token's state in this service. received → redeeming → redeemed, failed
@@ -42,7 +43,7 @@ type tokenRow struct {
 // has claimed. Every method is a single statement, safe for any number of
 // replicas at once.
 type store struct {
-	b   *backend
+	b   *durable.Backend
 	now func() time.Time
 }
 
@@ -52,7 +53,7 @@ func (s *store) nowMS() int64 { return s.now().UnixMilli() }
 // it now stands.
 func (s *store) record(ctx context.Context, tokenID, via string) (tokenRow, error) {
 	now := s.nowMS()
-	_, err := s.b.exec(ctx, `INSERT INTO redeem_tokens (share_token_id, state, attempt, via, created_at, updated_at)
+	_, err := s.b.Exec(ctx, `INSERT INTO redeem_tokens (share_token_id, state, attempt, via, created_at, updated_at)
 		VALUES (?, ?, 1, ?, ?, ?) ON CONFLICT (share_token_id) DO NOTHING`,
 		tokenID, stateReceived, via, now, now)
 	if err != nil {
@@ -74,7 +75,7 @@ func scanToken(scan func(...any) error) (tokenRow, error) {
 
 // get returns the token's row; found is false when the service never heard of it.
 func (s *store) get(ctx context.Context, tokenID string) (row tokenRow, found bool, err error) {
-	row, err = scanToken(s.b.queryRow(ctx, `SELECT `+tokenColumns+` FROM redeem_tokens WHERE share_token_id = ?`, tokenID).Scan)
+	row, err = scanToken(s.b.QueryRow(ctx, `SELECT `+tokenColumns+` FROM redeem_tokens WHERE share_token_id = ?`, tokenID).Scan)
 	if errors.Is(err, sql.ErrNoRows) {
 		return tokenRow{}, false, nil
 	}
@@ -83,7 +84,7 @@ func (s *store) get(ctx context.Context, tokenID string) (row tokenRow, found bo
 
 // markRedeeming records that Persona accepted a redeem of a received token.
 func (s *store) markRedeeming(ctx context.Context, tokenID string) error {
-	_, err := s.b.exec(ctx, `UPDATE redeem_tokens SET state = ?, last_error = '', updated_at = ?
+	_, err := s.b.Exec(ctx, `UPDATE redeem_tokens SET state = ?, last_error = '', updated_at = ?
 		WHERE share_token_id = ? AND state = ?`, stateRedeeming, s.nowMS(), tokenID, stateReceived)
 	return err
 }
@@ -111,7 +112,7 @@ func (s *store) reject(ctx context.Context, tokenID, why string) (bool, error) {
 // inbound-redeemed webhook may reach a replica before anything else did).
 func (s *store) finish(ctx context.Context, tokenID, state, destType, destID, reason, lastErr string) (bool, error) {
 	now := s.nowMS()
-	res, err := s.b.exec(ctx, `INSERT INTO redeem_tokens (share_token_id, state, attempt, via, destination_type, destination_id, failure_reason, last_error, created_at, updated_at)
+	res, err := s.b.Exec(ctx, `INSERT INTO redeem_tokens (share_token_id, state, attempt, via, destination_type, destination_id, failure_reason, last_error, created_at, updated_at)
 		VALUES (?, ?, 1, 'webhook', ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (share_token_id) DO UPDATE SET state = excluded.state, destination_type = excluded.destination_type,
 			destination_id = excluded.destination_id, failure_reason = excluded.failure_reason,
@@ -129,7 +130,7 @@ func (s *store) finish(ctx context.Context, tokenID, state, destType, destID, re
 // refusal under from's key. A concurrent advance from the same attempt
 // changes nothing more.
 func (s *store) advance(ctx context.Context, tokenID string, from int) error {
-	_, err := s.b.exec(ctx, `UPDATE redeem_tokens SET attempt = ?, updated_at = ? WHERE share_token_id = ? AND attempt = ?`,
+	_, err := s.b.Exec(ctx, `UPDATE redeem_tokens SET attempt = ?, updated_at = ? WHERE share_token_id = ? AND attempt = ?`,
 		from+1, s.nowMS(), tokenID, from)
 	return err
 }
@@ -137,7 +138,7 @@ func (s *store) advance(ctx context.Context, tokenID string, from int) error {
 // noteError keeps the last error of a token that is not finished, for GET
 // /share-tokens/{id} and the logs.
 func (s *store) noteError(ctx context.Context, tokenID, msg string) error {
-	_, err := s.b.exec(ctx, `UPDATE redeem_tokens SET last_error = ?, updated_at = ?
+	_, err := s.b.Exec(ctx, `UPDATE redeem_tokens SET last_error = ?, updated_at = ?
 		WHERE share_token_id = ? AND state NOT IN `+terminalStates, msg, s.nowMS(), tokenID)
 	return err
 }
@@ -145,7 +146,7 @@ func (s *store) noteError(ctx context.Context, tokenID, msg string) error {
 // touch marks an open token as looked at now, so that reconciliation comes
 // back to it only after another while.
 func (s *store) touch(ctx context.Context, tokenID string) error {
-	_, err := s.b.exec(ctx, `UPDATE redeem_tokens SET updated_at = ? WHERE share_token_id = ? AND state NOT IN `+terminalStates,
+	_, err := s.b.Exec(ctx, `UPDATE redeem_tokens SET updated_at = ? WHERE share_token_id = ? AND state NOT IN `+terminalStates,
 		s.nowMS(), tokenID)
 	return err
 }
@@ -153,7 +154,7 @@ func (s *store) touch(ctx context.Context, tokenID string) error {
 // stale returns up to limit tokens that are not finished and have not
 // changed since before, oldest first.
 func (s *store) stale(ctx context.Context, before time.Time, limit int) ([]tokenRow, error) {
-	rows, err := s.b.query(ctx, `SELECT `+tokenColumns+` FROM redeem_tokens
+	rows, err := s.b.Query(ctx, `SELECT `+tokenColumns+` FROM redeem_tokens
 		WHERE state IN (?, ?) AND updated_at <= ? ORDER BY updated_at LIMIT ?`,
 		stateReceived, stateRedeeming, before.UnixMilli(), limit)
 	if err != nil {
@@ -171,10 +172,47 @@ func (s *store) stale(ctx context.Context, before time.Time, limit int) ([]token
 	return out, rows.Err()
 }
 
-// jobsQueued counts River jobs waiting to run: available, scheduled or
-// retryable.
-func (s *store) jobsQueued(ctx context.Context) (int, error) {
-	var n int
-	err := s.b.queryRow(ctx, `SELECT count(*) FROM river_job WHERE state IN ('available','scheduled','retryable')`).Scan(&n)
-	return n, err
+// schema is the service's own tables, in SQL that Postgres and SQLite both
+// take. Times are Unix milliseconds, the one type both store alike. Adding a
+// version means appending statements that are safe to run again.
+var schema = []string{
+	`CREATE TABLE IF NOT EXISTS redeem_tokens (
+		share_token_id   TEXT PRIMARY KEY,
+		state            TEXT NOT NULL,
+		attempt          INTEGER NOT NULL DEFAULT 1,
+		via              TEXT NOT NULL,
+		destination_type TEXT NOT NULL DEFAULT '',
+		destination_id   TEXT NOT NULL DEFAULT '',
+		failure_reason   TEXT NOT NULL DEFAULT '',
+		last_error       TEXT NOT NULL DEFAULT '',
+		created_at       BIGINT NOT NULL,
+		updated_at       BIGINT NOT NULL
+	)`,
+	`CREATE INDEX IF NOT EXISTS redeem_tokens_open ON redeem_tokens (state, updated_at)`,
+	durable.DedupeSchema(webhookEventsTable),
+	`CREATE TABLE IF NOT EXISTS redeem_cursors (
+		name  TEXT PRIMARY KEY,
+		at_ms BIGINT NOT NULL
+	)`,
+}
+
+// webhookEventsTable holds the webhook deduper's claims.
+const webhookEventsTable = "redeem_webhook_events"
+
+// cursor returns the time stored under name.
+func (s *store) cursor(ctx context.Context, name string) (time.Time, bool, error) {
+	var ms int64
+	err := s.b.QueryRow(ctx, `SELECT at_ms FROM redeem_cursors WHERE name = ?`, name).Scan(&ms)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, false, nil
+	}
+	return time.UnixMilli(ms).UTC(), err == nil, err
+}
+
+// advanceCursor moves the time under name forward to at; never back.
+func (s *store) advanceCursor(ctx context.Context, name string, at time.Time) error {
+	_, err := s.b.Exec(ctx, `INSERT INTO redeem_cursors (name, at_ms) VALUES (?, ?)
+		ON CONFLICT (name) DO UPDATE SET at_ms = excluded.at_ms WHERE redeem_cursors.at_ms < excluded.at_ms`,
+		name, at.UnixMilli())
+	return err
 }

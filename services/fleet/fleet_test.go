@@ -1,0 +1,200 @@
+// Package fleet holds the fleet test: connect-fake, a Postgres database, 3
+// replicas of redeem-service and 2 of source-backend as OS processes behind
+// round-robin fronts, webhooks duplicated, delayed and dropped, and a
+// replica killed with SIGKILL every couple of seconds. It runs when
+// FLEET_INQUIRIES is set (.ci/run sets 60; the figures in
+// docs/operating.md are from 300) and DATABASE_URL names Postgres.
+package fleet
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/personaconnect/connect-go/services/internal/testdb"
+)
+
+const webhookSecret = "wbhsec_fleet"
+
+func TestFleet(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("FLEET_INQUIRIES"))
+	if n <= 0 {
+		t.Skip("FLEET_INQUIRIES is not set: fleet test skipped (.ci/run sets it)")
+	}
+	databaseURL := os.Getenv("DATABASE_URL")
+	if databaseURL == "" {
+		t.Skip(testdb.SkipNoDatabaseURL)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	bin := buildBinaries(t)
+	fake := startFake(t, bin)
+
+	srcDB, dstDB := schema(t, databaseURL), schema(t, databaseURL)
+	redeemFront := newFront(t)
+	sourceFront := newFront(t)
+	fake.post(t, "/webhooks", map[string]any{"organization_id": fake.Destination.ID, "url": redeemFront.URL + "/webhooks/persona",
+		"secret": webhookSecret, "enabled_events": []string{"connect/share-token.inbound-created", "connect/share-token.inbound-redeemed"}}, nil)
+	fake.post(t, "/webhooks", map[string]any{"organization_id": fake.Source.ID, "url": sourceFront.URL + "/webhooks/persona",
+		"secret": webhookSecret, "enabled_events": []string{"inquiry.completed"}}, nil)
+
+	common := []string{"PERSONA_BASE_URL=" + fake.URL, "PERSONA_WEBHOOK_SECRETS=" + webhookSecret}
+	fast := []string{"-reconcile-interval", "2s", "-reconcile-after", "5s", "-rescue-after", "10s", "-retry-max", "2s", "-shutdown-timeout", "1s"}
+	var replicas []*replica
+	for i := range 3 {
+		replicas = append(replicas, startReplica(t, bin+"/redeem-service", fmt.Sprintf("redeem-%d", i), redeemFront,
+			append(common, "DATABASE_URL="+dstDB, "PERSONA_API_KEY="+fake.Destination.APIKey),
+			append(fast, "-catch-up-interval", "5s")))
+	}
+	for i := range 2 {
+		replicas = append(replicas, startReplica(t, bin+"/source-backend", fmt.Sprintf("source-%d", i), sourceFront,
+			append(common, "DATABASE_URL="+srcDB, "PERSONA_API_KEY="+fake.Source.APIKey,
+				"PERSONA_CONNECTION_ID="+fake.ConnectionID, "DESTINATION_URL="+redeemFront.URL+"/share-tokens"),
+			append(fast, "-handover-attempts", "50", "-handover-timeout", "5s")))
+	}
+	t.Cleanup(func() {
+		for _, r := range replicas {
+			r.kill()
+		}
+	})
+	for _, r := range replicas {
+		r.waitReady(t)
+	}
+
+	// A few API faults: a create and a redeem that Persona did but whose
+	// answer is lost, and 503s.
+	for _, f := range []map[string]any{
+		{"method": "POST", "path_prefix": "/connect/share-tokens", "drop_after_processing": true, "count": 3},
+		{"method": "POST", "path_prefix": "/connect/share-tokens/", "drop_after_processing": true, "count": 3},
+		{"method": "POST", "path_prefix": "/connect/share-tokens", "status": 503, "count": 5},
+	} {
+		fake.post(t, "/faults", f, nil)
+	}
+
+	start := time.Now()
+	var inquiries []string
+	var created atomic.Bool
+	go func() {
+		defer created.Store(true)
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; i < n && ctx.Err() == nil; i++ {
+			<-tick.C
+			var out struct{ ID string }
+			fake.post(t, "/inquiries", map[string]any{"organization_id": fake.Source.ID, "fields": map[string]any{"name-first": "Ada" + strconv.Itoa(i)}}, &out)
+			inquiries = append(inquiries, out.ID)
+		}
+	}()
+
+	// Kill a random replica every 2 seconds while inquiries arrive and for
+	// a few kills more; resend webhook deliveries the fake gave up on.
+	kills := 0
+	var lastKill time.Time
+	tick := time.NewTicker(2 * time.Second)
+	for !created.Load() || kills < 6 {
+		<-tick.C
+		r := replicas[rand.N(len(replicas))]
+		r.kill()
+		r.restart(t)
+		kills++
+		lastKill = time.Now()
+		fake.resendGivenUp(t)
+	}
+	tick.Stop()
+	for _, r := range replicas {
+		r.waitReady(t)
+	}
+
+	// Drain: every inquiry's token redeemed, by the fake's own record.
+	tokens := map[string]string{}
+	deadline := time.Now().Add(4 * time.Minute)
+	for {
+		fake.resendGivenUp(t)
+		done := 0
+		var open []string
+		for _, inq := range inquiries {
+			if tokens[inq] == "" {
+				tokens[inq] = sourceToken(t, srcDB, inq)
+			}
+			if tokens[inq] != "" && fake.tokenStatus(t, tokens[inq]) == "redeemed" {
+				done++
+			} else {
+				open = append(open, inq+"→"+tokens[inq])
+			}
+		}
+		if done == len(inquiries) && redeemRowsDone(t, dstDB, len(inquiries)) {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "drained %d of %d within the deadline; open (inquiry→token): %v", done, len(inquiries), open)
+		fake.callStatus(t, http.MethodPost, "/webhook-deliveries/wait", map[string]any{"timeout": "1s"}, nil)
+	}
+	drain := time.Since(lastKill)
+
+	// The fake's record.
+	var stats struct {
+		Requests           int `json:"requests"`
+		TooManyRequests    int `json:"too_many_requests"`
+		ShareTokensCreated int `json:"share_tokens_created"`
+		Redemptions        int `json:"redemptions"`
+	}
+	fake.get(t, "/stats", &stats)
+	assert.Equal(t, n, stats.ShareTokensCreated, "exactly one token per inquiry")
+	assert.Equal(t, n, stats.Redemptions, "each token redeemed exactly once")
+	seen := map[string]string{}
+	for inq, tok := range tokens {
+		if other, dup := seen[tok]; dup {
+			t.Errorf("inquiries %s and %s share token %s", inq, other, tok)
+		}
+		seen[tok] = inq
+	}
+	var clones struct {
+		Data []struct {
+			ShareTokenID string `json:"share_token_id"`
+			ClonedFrom   string `json:"cloned_from"`
+		} `json:"data"`
+	}
+	fake.get(t, "/organizations/"+fake.Destination.ID+"/objects", &clones)
+	perToken := map[string]int{}
+	for _, c := range clones.Data {
+		perToken[c.ShareTokenID]++
+		assert.Equal(t, seen[c.ShareTokenID], c.ClonedFrom, "clone of token %s", c.ShareTokenID)
+	}
+	assert.Len(t, perToken, n, "a clone for each token")
+	for tok, k := range perToken {
+		assert.Equal(t, 1, k, "redemptions of %s", tok)
+	}
+
+	var reqs struct {
+		Data []struct {
+			OrganizationID string `json:"organization_id"`
+			Status         int    `json:"status"`
+		} `json:"data"`
+	}
+	fake.get(t, "/requests", &reqs)
+	dest, byOrg := 0, map[string]int{}
+	for _, r := range reqs.Data {
+		if r.OrganizationID == fake.Destination.ID {
+			dest++
+		}
+		if r.Status != http.StatusTooManyRequests {
+			byOrg[r.OrganizationID]++
+		}
+	}
+	minutes := max(time.Since(start).Minutes(), 1)
+	budget := 0.0
+	for _, k := range byOrg {
+		budget = max(budget, float64(k)/(300*minutes))
+	}
+	t.Logf("fleet: inquiries=%d tokens=%d redemptions=%d kills=%d dest_calls_per_redemption=%.2f drain_after_last_kill=%s 429_share=%.1f%% budget_used=%.0f%% (busiest org, of 300/min) elapsed=%s",
+		n, stats.ShareTokensCreated, stats.Redemptions, kills, float64(dest)/float64(max(stats.Redemptions, 1)),
+		drain.Round(100*time.Millisecond), 100*float64(stats.TooManyRequests)/float64(max(stats.Requests, 1)), 100*budget, time.Since(start).Round(time.Second))
+}

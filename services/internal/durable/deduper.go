@@ -1,0 +1,94 @@
+package durable
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Webhook event claims. An event is claimed while a replica handles it, for
+// a lease: if the replica dies, the claim lapses and Persona's next delivery
+// is handled. Once handled it is done, for good (until purged): a done event
+// is never handled again, however late its repeat.
+const (
+	EventClaimed = "claimed"
+	EventDone    = "done"
+)
+
+// EventRetention outlasts Persona's repeats of a webhook delivery (about
+// two days); Purge forgets events older than this.
+const EventRetention = 72 * time.Hour
+
+// DedupeSchema is the statement that makes a Deduper's table.
+func DedupeSchema(table string) string {
+	return fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (
+		event_id    TEXT PRIMARY KEY,
+		state       TEXT NOT NULL,
+		lease_until BIGINT NOT NULL,
+		updated_at  BIGINT NOT NULL
+	)`, table)
+}
+
+// Deduper is connect.WebhookDeduper on the database, so that a delivery
+// repeated to another replica is dropped too, plus the third state the
+// interface lacks: Done. Table is one made by DedupeSchema; it is written
+// into the SQL, so it must be a constant of the service.
+type Deduper struct {
+	B     *Backend
+	Table string
+	Lease time.Duration
+	Now   func() time.Time // nil: time.Now
+}
+
+func (d *Deduper) nowMS() int64 {
+	if d.Now == nil {
+		return time.Now().UnixMilli()
+	}
+	return d.Now().UnixMilli()
+}
+
+// Claim takes the event if no one has it: never seen, or claimed by a
+// replica whose lease ran out. A done event is never claimed again.
+func (d *Deduper) Claim(ctx context.Context, eventID string) (bool, error) {
+	now := d.nowMS()
+	res, err := d.B.Exec(ctx, `INSERT INTO `+d.Table+` (event_id, state, lease_until, updated_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (event_id) DO UPDATE SET lease_until = excluded.lease_until, updated_at = excluded.updated_at
+		WHERE `+d.Table+`.state = ? AND `+d.Table+`.lease_until < ?`,
+		eventID, EventClaimed, now+d.Lease.Milliseconds(), now, EventClaimed, now)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// Release drops a claim whose handling failed; a done event stays done.
+func (d *Deduper) Release(ctx context.Context, eventID string) error {
+	_, err := d.B.Exec(ctx, `DELETE FROM `+d.Table+` WHERE event_id = ? AND state = ?`, eventID, EventClaimed)
+	return err
+}
+
+// Done marks an event handled, claimed or not (a catch-up marks what it
+// handled without a claim). connect.WebhookDeduper has no such step, so a
+// service's event callback calls it last, after its own work is durable.
+func (d *Deduper) Done(ctx context.Context, eventID string) error {
+	now := d.nowMS()
+	_, err := d.B.Exec(ctx, `INSERT INTO `+d.Table+` (event_id, state, lease_until, updated_at) VALUES (?, ?, 0, ?)
+		ON CONFLICT (event_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`,
+		eventID, EventDone, now)
+	return err
+}
+
+// IsDone reports whether the event was handled already.
+func (d *Deduper) IsDone(ctx context.Context, eventID string) (bool, error) {
+	var n int
+	err := d.B.QueryRow(ctx, `SELECT count(*) FROM `+d.Table+` WHERE event_id = ? AND state = ?`, eventID, EventDone).Scan(&n)
+	return n > 0, err
+}
+
+// Purge forgets events last touched before: Persona stops repeating a
+// delivery after about two days.
+func (d *Deduper) Purge(ctx context.Context, before time.Time) error {
+	_, err := d.B.Exec(ctx, `DELETE FROM `+d.Table+` WHERE updated_at < ?`, before.UnixMilli())
+	return err
+}

@@ -1,0 +1,57 @@
+package redeem
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Tokens created while no webhook reaches the service (the fleet was down)
+// are found by the Events catch-up, each redeemed exactly once and settled
+// by its inbound-redeemed event; events a webhook handled are skipped, and
+// a second pass handles nothing.
+func TestCatchUpRedeemsWhatWebhooksMissed(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db target) {
+		f := newFixture(t, db)
+		missed := []string{f.newToken(t), f.newToken(t), f.newToken(t)} // no webhook yet, no hand-over
+
+		r := f.start(t, func(c *Config) { c.CatchUpInterval = time.Second })
+		f.eventually(t, "redeemed by catch-up alone", func() bool {
+			for _, id := range missed {
+				if stateOf(t, r, id).State != stateRedeemed {
+					return false
+				}
+			}
+			return true
+		})
+		for _, id := range missed {
+			f.assertRedeemedOnce(t, r, id)
+			keys, _ := f.redeemCalls(id)
+			assert.Equal(t, []string{"redeem-" + id + "-1"}, keys)
+			assert.Equal(t, "webhook", stateOf(t, r, id).Via, "recorded through the webhook's path")
+		}
+		assert.Regexp(t, `redeem_events_caught_up_total [1-9]`, metricsText(t, r))
+
+		// A token whose webhook arrives is not handled again by catch-up.
+		f.registerWebhook(t, r)
+		live := f.newToken(t)
+		f.eventually(t, "redeemed by webhook", func() bool { return stateOf(t, r, live).State == stateRedeemed })
+		require.NoError(t, f.fake.WaitWebhooks(context.Background()))
+		handled, err := r.svc.catchUp(context.Background())
+		require.NoError(t, err)
+		assert.Zero(t, handled, "every event was handled already")
+		f.assertRedeemedOnce(t, r, live)
+		for _, id := range missed {
+			_, accepted := f.redeemCalls(id)
+			assert.Equal(t, 1, accepted)
+		}
+
+		last, found, err := r.svc.st.cursor(context.Background(), catchUpCursor)
+		require.NoError(t, err)
+		require.True(t, found)
+		assert.WithinDuration(t, time.Now(), last, time.Minute, "the cursor is the newest event handled")
+	})
+}

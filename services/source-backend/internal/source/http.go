@@ -1,0 +1,146 @@
+package source
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	connect "github.com/personaconnect/connect-go"
+)
+
+func (s *Service) routes() error {
+	s.mux = http.NewServeMux()
+	s.mux.HandleFunc("POST /inquiries/{id}/completed", s.handleCompleted)
+	s.mux.HandleFunc("GET /inquiries/{id}", s.handleGet)
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	s.mux.HandleFunc("GET /readyz", s.handleReady)
+	s.mux.Handle("GET /metrics", s.metrics.handler())
+	if len(s.cfg.WebhookSecrets) == 0 {
+		s.log.Info("webhooks off: no webhook secret")
+		return nil
+	}
+	opts := append([]connect.WebhookHandlerOption{connect.WithWebhookDeduper(s.dedupe)}, s.cfg.WebhookOptions...)
+	webhooks, err := connect.NewWebhookHandler(s.cfg.WebhookSecrets, s.handleEvent, opts...)
+	if err != nil {
+		return fmt.Errorf("webhook handler: %w", err)
+	}
+	s.mux.Handle("/webhooks/persona", s.metrics.countDeliveries(webhooks))
+	return nil
+}
+
+// ServeHTTP serves the service's routes.
+func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// view is the JSON of an inquiry's state.
+type view struct {
+	InquiryID    string    `json:"inquiry_id"`
+	State        string    `json:"state"`
+	ShareTokenID string    `json:"share_token_id,omitempty"`
+	Attempt      int       `json:"attempt"`
+	Replacements int       `json:"replacements"`
+	ReceivedVia  string    `json:"received_via"`
+	LastError    string    `json:"last_error,omitempty"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
+}
+
+func newView(r inquiryRow) view {
+	return view{InquiryID: r.ID, State: r.State, ShareTokenID: r.ShareTokenID, Attempt: r.Attempt,
+		Replacements: r.Replacements, ReceivedVia: r.Via, LastError: r.LastError, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+}
+
+// statusOfRow: 200 once the destination has the token, 422 when the
+// inquiry will not be shared (gave up), 202 while work remains.
+func statusOfRow(r inquiryRow) int {
+	switch r.State {
+	case stateHandedOver:
+		return http.StatusOK
+	case stateGaveUp:
+		return http.StatusUnprocessableEntity
+	}
+	return http.StatusAccepted
+}
+
+// handleCompleted records that the inquiry completed and queues its
+// sharing; it answers once that is durable, without waiting for Persona or
+// the destination. Repeats are safe and report the state.
+func (s *Service) handleCompleted(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := checkID(id); err != nil {
+		writeJSON(w, http.StatusBadRequest, errorBody{Error: "inquiry id " + err.Error(), Field: "id"})
+		return
+	}
+	row, err := s.accept(r.Context(), id, "notification")
+	if err != nil {
+		s.log.Error("inquiry not recorded", "inquiry_id", id, "error", err)
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: errNotRecorded.Error()})
+		return
+	}
+	writeJSON(w, statusOfRow(row), newView(row))
+}
+
+func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := checkID(id); err != nil {
+		writeJSON(w, http.StatusBadRequest, errorBody{Error: "inquiry id " + err.Error(), Field: "id"})
+		return
+	}
+	row, found, err := s.st.get(r.Context(), id)
+	switch {
+	case err != nil:
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "database unavailable"})
+	case !found:
+		writeJSON(w, http.StatusNotFound, errorBody{Error: "inquiry not known here"})
+	default:
+		writeJSON(w, statusOfRow(row), newView(row))
+	}
+}
+
+// handleReady answers 200 when the database answers and the queue runs.
+func (s *Service) handleReady(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if !s.started.Load() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not started"})
+		return
+	}
+	if err := s.b.DB.PingContext(ctx); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "database unreachable"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// checkID accepts what Persona's ids are made of: 1 to 128 of
+// [A-Za-z0-9_-]. Anything else never reaches the database or Persona.
+func checkID(id string) error {
+	if id == "" {
+		return errors.New("is required")
+	}
+	if len(id) > 128 {
+		return errors.New("is longer than 128 bytes")
+	}
+	for i := 0; i < len(id); i++ {
+		b := id[i]
+		if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '_' || b == '-') {
+			return fmt.Errorf("may contain only letters, digits, '_' and '-'; found %q at byte %d", rune(b), i)
+		}
+	}
+	return nil
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+	Field string `json:"field,omitempty"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
