@@ -59,8 +59,8 @@ func (s *Service) catchUp(ctx context.Context) (int, error) {
 	}
 	var events []*connect.Event
 	for ev, err := range s.client.Events.All(ctx, &connect.EventListParams{
-		Names:    []string{connect.EventShareTokenInboundCreated, connect.EventShareTokenInboundRedeemed},
-		PageSize: 100,
+		Names:       []string{connect.EventShareTokenInboundCreated, connect.EventShareTokenInboundRedeemed},
+		ListOptions: connect.ListOptions{PageSize: 100},
 	}) {
 		if err != nil {
 			return 0, err
