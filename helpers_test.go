@@ -236,3 +236,9 @@ var errorSentinels = map[string]error{
 	"ErrServer":        connect.ErrServer,
 	"ErrInvalidParams": connect.ErrInvalidParams,
 }
+
+// fullSize reports whether CONNECT_TEST_FULL is set, as .ci/run sets it:
+// the heaviest measurements (the soak, the decoding and memory bounds) then
+// run at the sizes their documentation states. By default they run smaller,
+// each test saying what it keeps, so that go test ./... stays fast.
+func fullSize() bool { return os.Getenv("CONNECT_TEST_FULL") != "" }
