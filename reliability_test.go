@@ -387,21 +387,24 @@ func TestBodyStallsAfterHeaders(t *testing.T) {
 		w.(http.Flusher).Flush()
 		<-r.Context().Done()
 	}
-	c, rec := newTestClient(t, http.HandlerFunc(stall), connect.WithTimeout(100*time.Millisecond), connect.WithMaxRetries(1))
-	var resp connect.Response
-	var tok *connect.ShareToken
-	var err error
-	require.NotPanics(t, func() { tok, err = c.ShareTokens.Get(t.Context(), rtTokenID, connect.WithResponseInto(&resp)) })
-	require.Error(t, err)
-	assert.Nil(t, tok)
-	var netErr net.Error
-	require.ErrorAs(t, err, &netErr)
-	assert.True(t, netErr.Timeout(), "%v", err)
-	assert.Contains(t, err.Error(), "GET /connect/share-tokens/"+rtTokenID)
-	assert.Contains(t, err.Error(), "attempt timed out after 100ms (WithTimeout)")
-	assert.Contains(t, err.Error(), "reading 200 response body")
-	assert.Equal(t, 2, resp.Attempts)
-	assert.Equal(t, 2, rec.count())
+	// In a bubble, over pipes: the timeouts pass on the bubble's clock.
+	synctest.Test(t, func(t *testing.T) {
+		c, rec := newPipeClient(t, http.HandlerFunc(stall), connect.WithTimeout(100*time.Millisecond), connect.WithMaxRetries(1))
+		var resp connect.Response
+		var tok *connect.ShareToken
+		var err error
+		require.NotPanics(t, func() { tok, err = c.ShareTokens.Get(t.Context(), rtTokenID, connect.WithResponseInto(&resp)) })
+		require.Error(t, err)
+		assert.Nil(t, tok)
+		var netErr net.Error
+		require.ErrorAs(t, err, &netErr)
+		assert.True(t, netErr.Timeout(), "%v", err)
+		assert.Contains(t, err.Error(), "GET /connect/share-tokens/"+rtTokenID)
+		assert.Contains(t, err.Error(), "attempt timed out after 100ms (WithTimeout)")
+		assert.Contains(t, err.Error(), "reading 200 response body")
+		assert.Equal(t, 2, resp.Attempts)
+		assert.Equal(t, 2, rec.count())
+	})
 }
 
 // TestHugeBodyIsNotRead: a 100 MiB 200 body, streamed or declared, is an
