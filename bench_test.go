@@ -357,14 +357,14 @@ func BenchmarkAllMemory(b *testing.B) {
 
 // TestAllMemoryFlat: walking 100,000 tokens retains no more than a few
 // pages (the current page and the one being decoded), not the list, which
-// would be about 1,000 pages. By default the walk is 20,000 tokens, whose
-// list (200 pages) is still fifty times the bound, at a fifth of the cost;
+// would be about 1,000 pages. By default the walk is 10,000 tokens, whose
+// list (100 pages) is still 25 times the bound, at a tenth of the cost;
 // CONNECT_TEST_FULL (set by .ci/run) makes it 100,000.
 func TestAllMemoryFlat(t *testing.T) {
 	if testing.Short() {
 		t.Skip("walks 100,000 tokens")
 	}
-	tokens := 20_000
+	tokens := 10_000
 	if fullSize() {
 		tokens = memTokens
 	}

@@ -169,6 +169,7 @@ func TestBodyTooLarge(t *testing.T) {
 // answer each with a Persona-shaped 4xx, never a 5xx.
 func TestNoInputPanics(t *testing.T) {
 	e := newEnv(t)
+	e.inProcess() // 3,600 requests: the handler sees the same URLs and bodies without the sockets
 	cxn := e.connect()
 	tok := e.token(cxn, e.inq)
 	paths := []string{
