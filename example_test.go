@@ -47,7 +47,7 @@ func newDemo(srv *connecttest.Server) *demo {
 }
 
 // newExampleClient returns a client for org on srv, with short retry waits
-// so that Wait polls quickly.
+// so that a retried request costs the examples no time.
 func newExampleClient(srv *connecttest.Server, org *connecttest.Organization) *connect.Client {
 	c, err := connect.NewClient(org.APIKey,
 		connect.WithBaseURL(srv.URL),
