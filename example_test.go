@@ -74,7 +74,7 @@ func (d *demo) share(ctx context.Context) string {
 // The whole share flow: the source shares an inquiry, the destination peeks,
 // redeems it into a copy of its own and waits for the copy.
 func Example() {
-	srv := connecttest.NewServer(connecttest.WithRedeemDelay(100 * time.Millisecond))
+	srv := connecttest.NewServer(connecttest.WithRedeemDelay(20 * time.Millisecond))
 	defer srv.Close()
 	d := newDemo(srv)
 	ctx := context.Background()
@@ -103,9 +103,9 @@ func Example() {
 		log.Fatal(err)
 	}
 	fmt.Println("destination:", tok.Direction, tok.Status)
-	// The fake redeems within 100ms, so poll often; against Persona, which
+	// The fake redeems within 20ms, so poll often; against Persona, which
 	// takes seconds, Wait's default schedule suits.
-	tok, err = d.dest.ShareTokens.Wait(ctx, tokenID, connect.WithPollInterval(20*time.Millisecond, 100*time.Millisecond))
+	tok, err = d.dest.ShareTokens.Wait(ctx, tokenID, connect.WithPollInterval(10*time.Millisecond, 100*time.Millisecond))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -384,11 +384,11 @@ func ExampleShareTokensService_All() {
 }
 
 func ExampleShareTokensService_Wait() {
-	// The fake keeps a redemption pending for 100ms, as Persona does for a
+	// The fake keeps a redemption pending for 50ms, as Persona does for a
 	// few seconds. Wait polls until the redemption ends; WithPollInterval
 	// replaces its schedule (1s, then doubling up to 10s) with one that
-	// suits the fake: every 25ms.
-	srv := connecttest.NewServer(connecttest.WithRedeemDelay(100 * time.Millisecond))
+	// suits the fake: every 10ms.
+	srv := connecttest.NewServer(connecttest.WithRedeemDelay(50 * time.Millisecond))
 	defer srv.Close()
 	d := newDemo(srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -401,7 +401,7 @@ func ExampleShareTokensService_Wait() {
 	}
 	fmt.Println(tok.Status)
 
-	tok, err = d.dest.ShareTokens.Wait(ctx, tokenID, connect.WithPollInterval(25*time.Millisecond, 25*time.Millisecond))
+	tok, err = d.dest.ShareTokens.Wait(ctx, tokenID, connect.WithPollInterval(10*time.Millisecond, 10*time.Millisecond))
 	if err != nil {
 		log.Fatal(err) // the context ended first: a *connect.WaitError
 	}
