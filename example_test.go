@@ -47,7 +47,7 @@ func newDemo(srv *connecttest.Server) *demo {
 }
 
 // newExampleClient returns a client for org on srv, with short retry waits
-// so that Wait polls quickly.
+// so that a retried request costs the examples no time.
 func newExampleClient(srv *connecttest.Server, org *connecttest.Organization) *connect.Client {
 	c, err := connect.NewClient(org.APIKey,
 		connect.WithBaseURL(srv.URL),
@@ -74,7 +74,7 @@ func (d *demo) share(ctx context.Context) string {
 // The whole share flow: the source shares an inquiry, the destination peeks,
 // redeems it into a copy of its own and waits for the copy.
 func Example() {
-	srv := connecttest.NewServer(connecttest.WithRedeemDelay(100 * time.Millisecond))
+	srv := connecttest.NewServer(connecttest.WithRedeemDelay(20 * time.Millisecond))
 	defer srv.Close()
 	d := newDemo(srv)
 	ctx := context.Background()
@@ -103,7 +103,9 @@ func Example() {
 		log.Fatal(err)
 	}
 	fmt.Println("destination:", tok.Direction, tok.Status)
-	tok, err = d.dest.ShareTokens.Wait(ctx, tokenID)
+	// The fake redeems within 20ms, so poll often; against Persona, which
+	// takes seconds, Wait's default schedule suits.
+	tok, err = d.dest.ShareTokens.Wait(ctx, tokenID, connect.WithPollInterval(10*time.Millisecond, 100*time.Millisecond))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -382,9 +384,11 @@ func ExampleShareTokensService_All() {
 }
 
 func ExampleShareTokensService_Wait() {
-	// The fake keeps a redemption pending for 200ms, as Persona does for a
-	// while; the client's retry waits pace the polling.
-	srv := connecttest.NewServer(connecttest.WithRedeemDelay(200 * time.Millisecond))
+	// The fake keeps a redemption pending for 50ms, as Persona does for a
+	// few seconds. Wait polls until the redemption ends; WithPollInterval
+	// replaces its schedule (1s, then doubling up to 10s) with one that
+	// suits the fake: every 10ms.
+	srv := connecttest.NewServer(connecttest.WithRedeemDelay(50 * time.Millisecond))
 	defer srv.Close()
 	d := newDemo(srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -397,7 +401,7 @@ func ExampleShareTokensService_Wait() {
 	}
 	fmt.Println(tok.Status)
 
-	tok, err = d.dest.ShareTokens.Wait(ctx, tokenID)
+	tok, err = d.dest.ShareTokens.Wait(ctx, tokenID, connect.WithPollInterval(10*time.Millisecond, 10*time.Millisecond))
 	if err != nil {
 		log.Fatal(err) // the context ended first: a *connect.WaitError
 	}

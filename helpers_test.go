@@ -162,6 +162,31 @@ func newBubbleClient(t testing.TB, h http.Handler, opts ...connect.ClientOption)
 	return c, rec
 }
 
+// newPipeClient returns a client whose requests an http.Server running h
+// answers over in-memory pipes: real HTTP on the wire (a response may stall
+// after its headers, a connection may drop), with no socket to keep a
+// synctest bubble's clock from advancing. Use it inside synctest.Test.
+func newPipeClient(t testing.TB, h http.Handler, opts ...connect.ClientOption) (*connect.Client, *recorder) {
+	t.Helper()
+	rec := &recorder{}
+	l := newPipeListener()
+	srv := &http.Server{Handler: rec.wrap(h)}
+	go srv.Serve(l)
+	tr := &http.Transport{DialContext: l.dial}
+	t.Cleanup(func() {
+		tr.CloseIdleConnections()
+		srv.Close()
+	})
+	base := []connect.ClientOption{
+		connect.WithBaseURL("http://127.0.0.1/api/v1"), // loopback: plain http is allowed
+		connect.WithHTTPClient(&http.Client{Transport: tr}),
+		connect.WithRetryWait(time.Millisecond, 2*time.Millisecond),
+	}
+	c, err := connect.NewClient(testAPIKey, append(base, opts...)...)
+	require.NoError(t, err)
+	return c, rec
+}
+
 // fixtureTime parses a fixture timestamp such as "2023-08-17T23:18:13.000Z".
 func fixtureTime(s string) time.Time {
 	t, err := time.Parse(time.RFC3339Nano, s)
@@ -236,3 +261,9 @@ var errorSentinels = map[string]error{
 	"ErrServer":        connect.ErrServer,
 	"ErrInvalidParams": connect.ErrInvalidParams,
 }
+
+// fullSize reports whether CONNECT_TEST_FULL is set, as .ci/run sets it:
+// the heaviest measurements (the soak, the decoding and memory bounds) then
+// run at the sizes their documentation states. By default they run smaller,
+// each test saying what it keeps, so that go test ./... stays fast.
+func fullSize() bool { return os.Getenv("CONNECT_TEST_FULL") != "" }

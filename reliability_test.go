@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -33,6 +34,9 @@ type fakeWorld struct {
 	srv      *connecttest.Server
 	src, dst *connecttest.Organization
 	cxn, inq string
+	// dial, when set, connects to srv over an in-memory pipe (see
+	// newBubbleWorld); nil dials its loopback port.
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 func newFakeWorld(t testing.TB, opts ...connecttest.Option) *fakeWorld {
@@ -45,13 +49,25 @@ func newFakeWorld(t testing.TB, opts ...connecttest.Option) *fakeWorld {
 	return w
 }
 
+// newBubbleWorld is newFakeWorld served over in-memory pipes instead of a
+// loopback port, for use inside a testing/synctest bubble: the fake's
+// delays and rate-limit windows, the client's timeouts and retry waits all
+// pass on the bubble's clock, so that they cost no real time.
+func newBubbleWorld(t testing.TB, opts ...connecttest.Option) *fakeWorld {
+	t.Helper()
+	l := newPipeListener()
+	w := newFakeWorld(t, append(opts, connecttest.WithListener(l))...)
+	w.dial = l.dial
+	return w
+}
+
 // freshConnClient returns a client for key whose every attempt opens a new
 // connection. On a reused keep-alive connection net/http itself silently
 // re-sends a request that carries an Idempotency-Key when the connection
 // dies before a response; a fresh connection makes the SDK see every drop.
 func (w *fakeWorld) freshConnClient(t testing.TB, key string, opts ...connect.ClientOption) *connect.Client {
 	t.Helper()
-	tr := &http.Transport{DisableKeepAlives: true}
+	tr := &http.Transport{DisableKeepAlives: true, DialContext: w.dial}
 	t.Cleanup(tr.CloseIdleConnections)
 	base := []connect.ClientOption{
 		connect.WithBaseURL(w.srv.URL),
@@ -337,26 +353,22 @@ func TestFault429AgainstTheFake(t *testing.T) {
 	t.Run("RateLimit-Reset from the limiter", func(t *testing.T) {
 		// Two clients of one organization: the second has not seen the
 		// first exhaust the window, so it gets the 429 and waits for
-		// RateLimit-Reset (at most 1s here).
-		w := newFakeWorld(t, connecttest.WithRateLimit(1, time.Second))
-		a := w.freshConnClient(t, w.src.APIKey)
-		b := w.freshConnClient(t, w.src.APIKey)
-		// Two tries, because the window may reset between the two calls.
-		for try := 0; ; try++ {
+		// RateLimit-Reset. In a bubble both calls fall in the window the
+		// bubble's clock starts on, and the wait costs no real time.
+		synctest.Test(t, func(t *testing.T) {
+			w := newBubbleWorld(t, connecttest.WithRateLimit(1, time.Second))
+			a := w.freshConnClient(t, w.src.APIKey)
+			b := w.freshConnClient(t, w.src.APIKey)
 			_, err := a.Connections.Get(t.Context(), w.cxn)
 			require.NoError(t, err)
-			before := w.srv.Stats().TooManyRequests
+			start := time.Now()
 			var resp connect.Response
 			_, err = b.Connections.Get(t.Context(), w.cxn, connect.WithResponseInto(&resp))
 			require.NoError(t, err)
-			if resp.Attempts == 1 && try == 0 {
-				time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
-				continue
-			}
 			assert.Equal(t, 2, resp.Attempts)
-			assert.Equal(t, 1, w.srv.Stats().TooManyRequests-before)
-			break
-		}
+			assert.Equal(t, 1, w.srv.Stats().TooManyRequests)
+			assert.Equal(t, time.Second, time.Since(start), "the retry waited for the next window, no longer")
+		})
 	})
 }
 
@@ -375,21 +387,24 @@ func TestBodyStallsAfterHeaders(t *testing.T) {
 		w.(http.Flusher).Flush()
 		<-r.Context().Done()
 	}
-	c, rec := newTestClient(t, http.HandlerFunc(stall), connect.WithTimeout(100*time.Millisecond), connect.WithMaxRetries(1))
-	var resp connect.Response
-	var tok *connect.ShareToken
-	var err error
-	require.NotPanics(t, func() { tok, err = c.ShareTokens.Get(t.Context(), rtTokenID, connect.WithResponseInto(&resp)) })
-	require.Error(t, err)
-	assert.Nil(t, tok)
-	var netErr net.Error
-	require.ErrorAs(t, err, &netErr)
-	assert.True(t, netErr.Timeout(), "%v", err)
-	assert.Contains(t, err.Error(), "GET /connect/share-tokens/"+rtTokenID)
-	assert.Contains(t, err.Error(), "attempt timed out after 100ms (WithTimeout)")
-	assert.Contains(t, err.Error(), "reading 200 response body")
-	assert.Equal(t, 2, resp.Attempts)
-	assert.Equal(t, 2, rec.count())
+	// In a bubble, over pipes: the timeouts pass on the bubble's clock.
+	synctest.Test(t, func(t *testing.T) {
+		c, rec := newPipeClient(t, http.HandlerFunc(stall), connect.WithTimeout(100*time.Millisecond), connect.WithMaxRetries(1))
+		var resp connect.Response
+		var tok *connect.ShareToken
+		var err error
+		require.NotPanics(t, func() { tok, err = c.ShareTokens.Get(t.Context(), rtTokenID, connect.WithResponseInto(&resp)) })
+		require.Error(t, err)
+		assert.Nil(t, tok)
+		var netErr net.Error
+		require.ErrorAs(t, err, &netErr)
+		assert.True(t, netErr.Timeout(), "%v", err)
+		assert.Contains(t, err.Error(), "GET /connect/share-tokens/"+rtTokenID)
+		assert.Contains(t, err.Error(), "attempt timed out after 100ms (WithTimeout)")
+		assert.Contains(t, err.Error(), "reading 200 response body")
+		assert.Equal(t, 2, resp.Attempts)
+		assert.Equal(t, 2, rec.count())
+	})
 }
 
 // TestHugeBodyIsNotRead: a 100 MiB 200 body, streamed or declared, is an
@@ -635,7 +650,13 @@ func newCaptureLogger() (*slog.Logger, *syncBuffer) {
 // fmt rendering, any panic value built from an SDK value, or any rendering
 // of the SDK's values.
 func TestSecretsNeverLeakThroughAFaultyFlow(t *testing.T) {
-	w := newFakeWorld(t)
+	// In a bubble, so that the timed-out attempts and the Wait cost no
+	// real time.
+	synctest.Test(t, secretsThroughAFaultyFlow)
+}
+
+func secretsThroughAFaultyFlow(t *testing.T) {
+	w := newBubbleWorld(t)
 	logger, logs := newCaptureLogger()
 	opts := []connect.ClientOption{connect.WithLogger(logger), connect.WithTimeout(200 * time.Millisecond), connect.WithMaxRetries(2)}
 	src := w.freshConnClient(t, w.src.APIKey, opts...)

@@ -868,28 +868,36 @@ func TestRetryTruncatedBody(t *testing.T) {
 func TestRetryAttemptTimeout(t *testing.T) {
 	block := func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }
 	t.Run("persists", func(t *testing.T) {
-		c, rec := newTestClient(t, http.HandlerFunc(block),
-			connect.WithTimeout(50*time.Millisecond), connect.WithMaxRetries(2))
-		start := time.Now()
-		var resp connect.Response
-		_, err := c.ShareTokens.Get(t.Context(), rtTokenID, connect.WithResponseInto(&resp))
-		require.Error(t, err)
-		var netErr net.Error
-		require.ErrorAs(t, err, &netErr)
-		assert.True(t, netErr.Timeout(), "error: %v", err)
-		assert.ErrorIs(t, err, context.DeadlineExceeded)
-		assert.NoError(t, t.Context().Err(), "the call's own context is not what ended")
-		assert.Equal(t, 3, resp.Attempts)
-		assert.Eventually(t, func() bool { return rec.count() == 3 }, time.Second, time.Millisecond)
-		assert.Less(t, time.Since(start), 2*time.Second)
+		synctest.Test(t, func(t *testing.T) {
+			c, rec := newPipeClient(t, http.HandlerFunc(block),
+				connect.WithTimeout(50*time.Millisecond), connect.WithMaxRetries(2))
+			start := time.Now()
+			var resp connect.Response
+			_, err := c.ShareTokens.Get(t.Context(), rtTokenID, connect.WithResponseInto(&resp))
+			elapsed := time.Since(start)
+			require.Error(t, err)
+			var netErr net.Error
+			require.ErrorAs(t, err, &netErr)
+			assert.True(t, netErr.Timeout(), "error: %v", err)
+			assert.ErrorIs(t, err, context.DeadlineExceeded)
+			assert.NoError(t, t.Context().Err(), "the call's own context is not what ended")
+			assert.Equal(t, 3, resp.Attempts)
+			synctest.Wait()
+			assert.Equal(t, 3, rec.count())
+			// Three attempts of 50ms and two retry waits of 1-2ms.
+			assert.GreaterOrEqual(t, elapsed, 150*time.Millisecond)
+			assert.LessOrEqual(t, elapsed, 154*time.Millisecond)
+		})
 	})
 	t.Run("recovers", func(t *testing.T) {
-		c, rec := newTestClient(t, sequence(block, respond(200, fixture(t, "sharetokens/redeemed.json"))),
-			connect.WithTimeout(50*time.Millisecond))
-		tok, err := c.ShareTokens.Get(t.Context(), rtTokenID)
-		require.NoError(t, err)
-		assert.Equal(t, rtTokenID, tok.ID)
-		assert.Equal(t, 2, rec.count())
+		synctest.Test(t, func(t *testing.T) {
+			c, rec := newPipeClient(t, sequence(block, respond(200, fixture(t, "sharetokens/redeemed.json"))),
+				connect.WithTimeout(50*time.Millisecond))
+			tok, err := c.ShareTokens.Get(t.Context(), rtTokenID)
+			require.NoError(t, err)
+			assert.Equal(t, rtTokenID, tok.ID)
+			assert.Equal(t, 2, rec.count())
+		})
 	})
 }
 

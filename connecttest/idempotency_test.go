@@ -167,6 +167,7 @@ func TestIdempotencyAtomicUnderContention(t *testing.T) {
 		rounds = 30
 	}
 	e := newEnv(t, connecttest.WithRateLimit(0, time.Minute))
+	e.inProcess() // the contention is on the fake's state, not its sockets
 	cxn := e.connect()
 	// Readers of the server's state keep its lock contended, as a busy
 	// test's helpers would.

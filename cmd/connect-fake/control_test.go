@@ -86,7 +86,8 @@ func (r *running) control(t *testing.T, method, path string, in, out any) int {
 
 func (r *running) client(t *testing.T, key string) *connect.Client {
 	t.Helper()
-	c, err := connect.NewClient(key, connect.WithBaseURL(r.seed.URL))
+	// Short retry waits: a retried fault costs no real time.
+	c, err := connect.NewClient(key, connect.WithBaseURL(r.seed.URL), connect.WithRetryWait(time.Millisecond, 5*time.Millisecond))
 	require.NoError(t, err)
 	t.Cleanup(c.CloseIdleConnections)
 	return c

@@ -15,10 +15,11 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestFromNode builds connect-fake, starts it on a free loopback port and
-// runs testdata/js with Node's own test runner: a whole share, driven over
-// HTTP by another language, with the webhook signature verified there. No
-// node on PATH skips the test, or fails it when CI=true.
+// TestFromNode starts connect-fake (this test binary running its main, see
+// TestMain) as a process on a free loopback port and runs testdata/js with
+// Node's own test runner: a whole share, driven over HTTP by another
+// language, with the webhook signature verified there. No node on PATH
+// skips the test, or fails it when CI=true.
 func TestFromNode(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
@@ -30,14 +31,10 @@ func TestFromNode(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
-	goTool, err := exec.LookPath("go")
-	require.NoError(t, err, "the go command builds connect-fake")
-	bin := filepath.Join(t.TempDir(), "connect-fake")
-	build := exec.CommandContext(ctx, goTool, "build", "-o", bin, ".")
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "go build: %s", out)
-
-	fake := exec.CommandContext(ctx, bin, "-addr", "127.0.0.1:0", "-json", "-redeem-delay", "200ms")
+	self, err := os.Executable()
+	require.NoError(t, err)
+	fake := exec.CommandContext(ctx, self, "-addr", "127.0.0.1:0", "-json", "-redeem-delay", "50ms")
+	fake.Env = append(os.Environ(), asConnectFake+"=1")
 	stdout, err := fake.StdoutPipe()
 	require.NoError(t, err)
 	var stderr syncBuffer
@@ -82,7 +79,7 @@ func TestFromNode(t *testing.T) {
 	root := strings.TrimSuffix(sd.URL, "/api/v1")
 	script := exec.CommandContext(ctx, node, "--test", "--test-reporter=spec", filepath.Join("testdata", "js", "share.test.mjs"))
 	script.Env = append(os.Environ(), "CONNECT_FAKE_URL="+root)
-	out, err = script.CombinedOutput()
+	out, err := script.CombinedOutput()
 	t.Logf("node --test:\n%s", out)
 	require.NoError(t, err, "the Node script failed; connect-fake's log:\n%s", stderr.String())
 	assert.Contains(t, string(out), "pass 2")

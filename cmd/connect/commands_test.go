@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"testing/synctest"
 
 	connect "github.com/personaconnect/connect-go"
 	"github.com/personaconnect/connect-go/connecttest"
@@ -157,10 +158,14 @@ func TestServerAndTransportErrorsExit1(t *testing.T) {
 	require.NoError(t, err)
 	addr := l.Addr().String()
 	require.NoError(t, l.Close())
-	res = f.runEnv(t, map[string]string{"PERSONA_API_KEY": f.acme.APIKey, "PERSONA_BASE_URL": "http://" + addr + "/api/v1"}, "",
-		"connections", "get", f.cxn, "--timeout", "1s")
-	assert.Equal(t, 1, res.code)
-	assert.Contains(t, res.stderr, "connect connections get: connect: GET /connect/connections/"+f.cxn)
+	// Connection refused, retried until --timeout: in a bubble, so that the
+	// retry waits pass on its clock (the refusals cost no wait).
+	synctest.Test(t, func(t *testing.T) {
+		res := f.runEnv(t, map[string]string{"PERSONA_API_KEY": f.acme.APIKey, "PERSONA_BASE_URL": "http://" + addr + "/api/v1"}, "",
+			"connections", "get", f.cxn, "--timeout", "1s")
+		assert.Equal(t, 1, res.code)
+		assert.Contains(t, res.stderr, "connect connections get: connect: GET /connect/connections/"+f.cxn)
+	})
 }
 
 func TestRunIsTheEntryPoint(t *testing.T) {

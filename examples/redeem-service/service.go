@@ -26,6 +26,9 @@ type config struct {
 	Logger      *slog.Logger // nil: discard
 	// ClientOptions are added to the SDK client's (tests shorten retry waits).
 	ClientOptions []connect.ClientOption
+	// WaitOptions are passed to ShareTokens.Wait (tests poll more often
+	// than Persona's redemptions, which take seconds, call for).
+	WaitOptions []connect.RequestOption
 	// WebhookOptions are passed to connect.NewWebhookHandler.
 	WebhookOptions []connect.WebhookHandlerOption
 }
@@ -39,6 +42,7 @@ type service struct {
 	client      *connect.Client
 	log         *slog.Logger
 	waitTimeout time.Duration
+	waitOpts    []connect.RequestOption
 	mux         *http.ServeMux
 
 	ctx    context.Context // the service's lifetime, cancelled by Shutdown
@@ -95,7 +99,7 @@ func newService(cfg config) (*service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("persona client: %w", err)
 	}
-	s := &service{client: client, log: cfg.Logger, waitTimeout: cfg.WaitTimeout, redemptions: make(map[string]*redemption), attempts: make(map[string]int)}
+	s := &service{client: client, log: cfg.Logger, waitTimeout: cfg.WaitTimeout, waitOpts: cfg.WaitOptions, redemptions: make(map[string]*redemption), attempts: make(map[string]int)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -266,7 +270,7 @@ func (s *service) afterRefusal(ctx context.Context, tokenID string, refusal erro
 func (s *service) wait(ctx context.Context, tokenID string) (outcome, error) {
 	waitCtx, cancel := context.WithTimeout(ctx, s.waitTimeout)
 	defer cancel()
-	tok, err := s.client.ShareTokens.Wait(waitCtx, tokenID)
+	tok, err := s.client.ShareTokens.Wait(waitCtx, tokenID, s.waitOpts...)
 	if err != nil && waitCtx.Err() != nil && ctx.Err() == nil {
 		return outcome{ShareTokenID: tokenID, Status: connect.ShareTokenStatusPending}, nil
 	}

@@ -61,6 +61,7 @@ func (f *fixture) serveOn(t *testing.T, web *httptest.Server, cfgOpts ...func(*c
 		APIKey: f.bank.APIKey, BaseURL: f.fake.URL, WebhookSecrets: []string{testWebhookSecret},
 		WaitTimeout:   5 * time.Second,
 		ClientOptions: []connect.ClientOption{connect.WithRetryWait(time.Millisecond, 5*time.Millisecond)},
+		WaitOptions:   []connect.RequestOption{connect.WithPollInterval(time.Millisecond, 5*time.Millisecond)},
 	}
 	for _, o := range cfgOpts {
 		o(&cfg)

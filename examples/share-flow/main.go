@@ -140,7 +140,7 @@ func run(ctx context.Context, out io.Writer, env func(string) string) error {
 	s.step("%s waits for the asynchronous redemption (ShareTokens.Wait)", dst.name)
 	waitCtx, cancel := context.WithTimeout(ctx, st.waitLimit)
 	waitStart := time.Now()
-	tok, err = dst.client.ShareTokens.Wait(waitCtx, tok.ID)
+	tok, err = dst.client.ShareTokens.Wait(waitCtx, tok.ID, st.waitOptions...)
 	cancel()
 	if err != nil {
 		return s.fail(err)
@@ -186,6 +186,9 @@ type stage struct {
 	source, destination party
 	inquiryID           string
 	waitLimit           time.Duration
+	// waitOptions are passed to ShareTokens.Wait: the fake, which redeems
+	// in well under a second, is polled more often than Persona needs.
+	waitOptions []connect.RequestOption
 	// connect returns the id of a connection from source to destination
 	// that the destination has accepted, telling the reader how it came to
 	// be.
@@ -233,8 +236,12 @@ func newStage(env func(string) string) (*stage, error) {
 }
 
 // fakeRedeemDelay keeps a redemption pending long enough for the wait to
-// be visible, and short enough for the whole run to take seconds.
-const fakeRedeemDelay = 1500 * time.Millisecond
+// be visible, and short enough for the whole run to take a second; the
+// wait polls every fakePollInterval.
+const (
+	fakeRedeemDelay  = 500 * time.Millisecond
+	fakePollInterval = 100 * time.Millisecond
+)
 
 // fakeStage starts an in-process connecttest server with two organizations
 // and a completed inquiry of the source.
@@ -255,7 +262,7 @@ func fakeStage() (*stage, error) {
 	newClient := func(o *connecttest.Organization) (*connect.Client, error) {
 		return connect.NewClient(o.APIKey,
 			connect.WithBaseURL(srv.URL),
-			connect.WithRetryWait(50*time.Millisecond, 250*time.Millisecond), // also paces Wait's polls
+			connect.WithRetryWait(50*time.Millisecond, 250*time.Millisecond),
 			connect.WithUserAgent("share-flow-example"))
 	}
 	src, err1 := newClient(acme)
@@ -278,6 +285,7 @@ func fakeStage() (*stage, error) {
 		destination: party{bank.Name, dst},
 		inquiryID:   inquiry,
 		waitLimit:   30 * time.Second,
+		waitOptions: []connect.RequestOption{connect.WithPollInterval(fakePollInterval, fakePollInterval)},
 		connect: func(ctx context.Context, s *story) (string, error) {
 			s.step("%s creates a connection to %s (Connections.Create)", acme.Name, bank.Name)
 			cxn, err := src.Connections.Create(ctx, &connect.ConnectionCreateParams{DestinationOrganizationID: bank.ID})
