@@ -3,12 +3,12 @@ package redeem
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"time"
 
 	connect "github.com/personaconnect/connect-go"
+	"github.com/personaconnect/connect-go/services/internal/durable"
 )
 
 func (s *Service) routes() error {
@@ -16,7 +16,7 @@ func (s *Service) routes() error {
 	s.mux.HandleFunc("POST /share-tokens", s.handleHandOver)
 	s.mux.HandleFunc("GET /share-tokens/{id}", s.handleGet)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		durable.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	s.mux.HandleFunc("GET /readyz", s.handleReady)
 	s.mux.Handle("GET /metrics", s.metrics.handler())
@@ -78,36 +78,36 @@ func (s *Service) handleHandOver(w http.ResponseWriter, r *http.Request) {
 		ShareTokenID string `json:"share_token_id"`
 	}
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&in); err != nil {
-		writeJSON(w, http.StatusBadRequest, errorBody{Error: "body must be JSON: " + err.Error()})
+		durable.WriteJSON(w, http.StatusBadRequest, errorBody{Error: "body must be JSON: " + err.Error()})
 		return
 	}
-	if err := checkTokenID(in.ShareTokenID); err != nil {
-		writeJSON(w, http.StatusBadRequest, errorBody{Error: "share_token_id " + err.Error(), Field: "share_token_id"})
+	if err := durable.CheckID(in.ShareTokenID); err != nil {
+		durable.WriteJSON(w, http.StatusBadRequest, errorBody{Error: "share_token_id " + err.Error(), Field: "share_token_id"})
 		return
 	}
 	row, err := s.accept(r.Context(), in.ShareTokenID, "hand-over")
 	if err != nil {
 		s.log.Error("hand-over not recorded", "share_token_id", in.ShareTokenID, "error", err)
-		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "not recorded; try again"})
+		durable.WriteJSON(w, http.StatusServiceUnavailable, errorBody{Error: "not recorded; try again"})
 		return
 	}
-	writeJSON(w, statusOfRow(row), newView(row))
+	durable.WriteJSON(w, statusOfRow(row), newView(row))
 }
 
 func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if err := checkTokenID(id); err != nil {
-		writeJSON(w, http.StatusBadRequest, errorBody{Error: "share token id " + err.Error()})
+	if err := durable.CheckID(id); err != nil {
+		durable.WriteJSON(w, http.StatusBadRequest, errorBody{Error: "share token id " + err.Error()})
 		return
 	}
 	row, found, err := s.st.get(r.Context(), id)
 	switch {
 	case err != nil:
-		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "database unavailable"})
+		durable.WriteJSON(w, http.StatusServiceUnavailable, errorBody{Error: "database unavailable"})
 	case !found:
-		writeJSON(w, http.StatusNotFound, errorBody{Error: "share token not known here"})
+		durable.WriteJSON(w, http.StatusNotFound, errorBody{Error: "share token not known here"})
 	default:
-		writeJSON(w, statusOfRow(row), newView(row))
+		durable.WriteJSON(w, statusOfRow(row), newView(row))
 	}
 }
 
@@ -118,41 +118,17 @@ func (s *Service) handleReady(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if !s.started.Load() {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not started"})
+		durable.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not started"})
 		return
 	}
 	if err := s.b.DB.PingContext(ctx); err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "database unreachable"})
+		durable.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "database unreachable"})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-}
-
-// checkTokenID accepts what Persona's ids are made of: 1 to 128 of
-// [A-Za-z0-9_-]. Anything else never reaches the database or Persona.
-func checkTokenID(id string) error {
-	if id == "" {
-		return errors.New("is required")
-	}
-	if len(id) > 128 {
-		return errors.New("is longer than 128 bytes")
-	}
-	for i := 0; i < len(id); i++ {
-		b := id[i]
-		if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '_' || b == '-') {
-			return fmt.Errorf("may contain only letters, digits, '_' and '-'; found %q at byte %d", rune(b), i)
-		}
-	}
-	return nil
+	durable.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
 type errorBody struct {
 	Error string `json:"error"`
 	Field string `json:"field,omitempty"`
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
 }

@@ -242,7 +242,7 @@ func (s *Service) handleEvent(ctx context.Context, ev *connect.WebhookEvent) err
 	case ev.ShareToken == nil:
 		s.log.Info("webhook event ignored", "event_id", ev.ID, "event", ev.Name)
 	case ev.Name == connect.EventShareTokenInboundCreated:
-		if err := checkTokenID(ev.ShareToken.ID); err != nil {
+		if err := durable.CheckID(ev.ShareToken.ID); err != nil {
 			s.log.Warn("webhook event with a malformed token id ignored", "event_id", ev.ID, "error", err)
 			break
 		}

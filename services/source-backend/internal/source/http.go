@@ -2,13 +2,12 @@ package source
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"time"
 
 	connect "github.com/personaconnect/connect-go"
+	"github.com/personaconnect/connect-go/services/internal/durable"
 )
 
 func (s *Service) routes() error {
@@ -16,7 +15,7 @@ func (s *Service) routes() error {
 	s.mux.HandleFunc("POST /inquiries/{id}/completed", s.handleCompleted)
 	s.mux.HandleFunc("GET /inquiries/{id}", s.handleGet)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		durable.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	s.mux.HandleFunc("GET /readyz", s.handleReady)
 	s.mux.Handle("GET /metrics", s.metrics.handler())
@@ -71,33 +70,33 @@ func statusOfRow(r inquiryRow) int {
 // the destination. Repeats are safe and report the state.
 func (s *Service) handleCompleted(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if err := checkID(id); err != nil {
-		writeJSON(w, http.StatusBadRequest, errorBody{Error: "inquiry id " + err.Error(), Field: "id"})
+	if err := durable.CheckID(id); err != nil {
+		durable.WriteJSON(w, http.StatusBadRequest, errorBody{Error: "inquiry id " + err.Error(), Field: "id"})
 		return
 	}
 	row, err := s.accept(r.Context(), id, "notification")
 	if err != nil {
 		s.log.Error("inquiry not recorded", "inquiry_id", id, "error", err)
-		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: errNotRecorded.Error()})
+		durable.WriteJSON(w, http.StatusServiceUnavailable, errorBody{Error: errNotRecorded.Error()})
 		return
 	}
-	writeJSON(w, statusOfRow(row), newView(row))
+	durable.WriteJSON(w, statusOfRow(row), newView(row))
 }
 
 func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if err := checkID(id); err != nil {
-		writeJSON(w, http.StatusBadRequest, errorBody{Error: "inquiry id " + err.Error(), Field: "id"})
+	if err := durable.CheckID(id); err != nil {
+		durable.WriteJSON(w, http.StatusBadRequest, errorBody{Error: "inquiry id " + err.Error(), Field: "id"})
 		return
 	}
 	row, found, err := s.st.get(r.Context(), id)
 	switch {
 	case err != nil:
-		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "database unavailable"})
+		durable.WriteJSON(w, http.StatusServiceUnavailable, errorBody{Error: "database unavailable"})
 	case !found:
-		writeJSON(w, http.StatusNotFound, errorBody{Error: "inquiry not known here"})
+		durable.WriteJSON(w, http.StatusNotFound, errorBody{Error: "inquiry not known here"})
 	default:
-		writeJSON(w, statusOfRow(row), newView(row))
+		durable.WriteJSON(w, statusOfRow(row), newView(row))
 	}
 }
 
@@ -106,41 +105,17 @@ func (s *Service) handleReady(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if !s.started.Load() {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not started"})
+		durable.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not started"})
 		return
 	}
 	if err := s.b.DB.PingContext(ctx); err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "database unreachable"})
+		durable.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "database unreachable"})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-}
-
-// checkID accepts what Persona's ids are made of: 1 to 128 of
-// [A-Za-z0-9_-]. Anything else never reaches the database or Persona.
-func checkID(id string) error {
-	if id == "" {
-		return errors.New("is required")
-	}
-	if len(id) > 128 {
-		return errors.New("is longer than 128 bytes")
-	}
-	for i := 0; i < len(id); i++ {
-		b := id[i]
-		if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '_' || b == '-') {
-			return fmt.Errorf("may contain only letters, digits, '_' and '-'; found %q at byte %d", rune(b), i)
-		}
-	}
-	return nil
+	durable.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
 type errorBody struct {
 	Error string `json:"error"`
 	Field string `json:"field,omitempty"`
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
 }

@@ -56,30 +56,11 @@ func (m *metrics) handler() http.Handler { return promhttp.HandlerFor(m.reg, pro
 // countDeliveries wraps the webhook handler to count its answers.
 func (m *metrics) countDeliveries(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := &statusRecorder{ResponseWriter: w}
+		rec := &durable.StatusRecorder{ResponseWriter: w}
 		h.ServeHTTP(rec, r)
-		if rec.code == 0 {
-			rec.code = http.StatusOK
+		if rec.Code == 0 {
+			rec.Code = http.StatusOK
 		}
-		m.webhooks.WithLabelValues(strconv.Itoa(rec.code)).Inc()
+		m.webhooks.WithLabelValues(strconv.Itoa(rec.Code)).Inc()
 	})
-}
-
-type statusRecorder struct {
-	http.ResponseWriter
-	code int
-}
-
-func (r *statusRecorder) WriteHeader(code int) {
-	if r.code == 0 {
-		r.code = code
-	}
-	r.ResponseWriter.WriteHeader(code)
-}
-
-func (r *statusRecorder) Write(b []byte) (int, error) {
-	if r.code == 0 {
-		r.code = http.StatusOK
-	}
-	return r.ResponseWriter.Write(b)
 }

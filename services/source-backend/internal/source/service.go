@@ -266,7 +266,7 @@ func (s *Service) queueNext(ctx context.Context, row inquiryRow) error {
 // Persona delivers it again later.
 func (s *Service) handleEvent(ctx context.Context, ev *connect.WebhookEvent) error {
 	if ev.Name == connect.EventInquiryCompleted && ev.Object != nil {
-		if err := checkID(ev.Object.ID); err != nil {
+		if err := durable.CheckID(ev.Object.ID); err != nil {
 			s.log.Warn("webhook event with a malformed inquiry id ignored", "event_id", ev.ID, "error", err)
 		} else if _, err := s.accept(ctx, ev.Object.ID, "webhook"); err != nil {
 			return err
