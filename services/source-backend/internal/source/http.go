@@ -1,7 +1,6 @@
 package source
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"time"
@@ -17,7 +16,7 @@ func (s *Service) routes() error {
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		durable.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	s.mux.HandleFunc("GET /readyz", s.handleReady)
+	s.mux.HandleFunc("GET /readyz", s.q.Ready)
 	s.mux.Handle("GET /metrics", s.metrics.handler())
 	if len(s.cfg.WebhookSecrets) == 0 {
 		s.log.Info("webhooks off: no webhook secret")
@@ -98,21 +97,6 @@ func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) {
 	default:
 		durable.WriteJSON(w, statusOfRow(row), newView(row))
 	}
-}
-
-// handleReady answers 200 when the database answers and the queue runs.
-func (s *Service) handleReady(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	if !s.started.Load() {
-		durable.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not started"})
-		return
-	}
-	if err := s.b.DB.PingContext(ctx); err != nil {
-		durable.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "database unreachable"})
-		return
-	}
-	durable.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
 type errorBody struct {

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sync/atomic"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -106,13 +105,12 @@ type Service struct {
 	b       *durable.Backend
 	st      *store
 	dedupe  *durable.Deduper
-	q       durable.Queue
+	q       *durable.Worker
 	client  *connect.Client
 	dest    *http.Client
 	log     *slog.Logger
 	metrics *metrics
 	mux     *http.ServeMux
-	started atomic.Bool
 }
 
 // New opens the database, runs the migrations (River's and the service's)
@@ -168,7 +166,7 @@ func build(ctx context.Context, cfg Config, b *durable.Backend) (*Service, error
 	river.AddWorker(workers, &handOverWorker{s: s})
 	river.AddWorker(workers, &expireWorker{s: s})
 	river.AddWorker(workers, &reconcileWorker{s: s})
-	s.q, err = b.NewQueue(&river.Config{
+	q, err := b.NewQueue(&river.Config{
 		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 10}},
 		Workers:              workers,
 		FetchPollInterval:    cfg.PollInterval,
@@ -187,6 +185,7 @@ func build(ctx context.Context, cfg Config, b *durable.Backend) (*Service, error
 	if err != nil {
 		return nil, fmt.Errorf("river client: %w", err)
 	}
+	s.q = durable.NewWorker(b, q)
 	if err := s.routes(); err != nil {
 		return nil, err
 	}
@@ -195,25 +194,13 @@ func build(ctx context.Context, cfg Config, b *durable.Backend) (*Service, error
 
 // Start begins working jobs. It returns once the queue runs; the work goes
 // on until Stop.
-func (s *Service) Start(ctx context.Context) error {
-	if err := s.q.Start(context.WithoutCancel(ctx)); err != nil {
-		return err
-	}
-	s.started.Store(true)
-	return nil
-}
+func (s *Service) Start(ctx context.Context) error { return s.q.Start(ctx) }
 
 // Stop stops taking jobs, lets the running ones finish until ctx ends,
 // cancels the rest (River retries them, here or on another replica), and
 // closes the database. It returns ctx's error if it had to cancel.
 func (s *Service) Stop(ctx context.Context) error {
-	var err error
-	if s.started.Swap(false) {
-		if err = s.q.Stop(ctx); err != nil {
-			_ = s.q.StopAndCancel(context.Background())
-		}
-		<-s.q.Stopped()
-	}
+	err := s.q.Stop(ctx)
 	s.client.CloseIdleConnections()
 	s.dest.CloseIdleConnections()
 	s.b.Close()

@@ -1,0 +1,63 @@
+package durable
+
+import (
+	"context"
+	"net/http"
+	"sync/atomic"
+	"time"
+)
+
+// Worker works a service's Queue between Start and Stop, and answers the
+// service's readiness probe. Insert and the rest of Queue pass through.
+type Worker struct {
+	Queue
+	db      *Backend
+	started atomic.Bool
+}
+
+// NewWorker wraps q, whose jobs live in b.
+func NewWorker(b *Backend, q Queue) *Worker { return &Worker{Queue: q, db: b} }
+
+// Start begins working jobs. It returns once the queue runs; the work goes
+// on until Stop, whatever becomes of ctx.
+func (w *Worker) Start(ctx context.Context) error {
+	if err := w.Queue.Start(context.WithoutCancel(ctx)); err != nil {
+		return err
+	}
+	w.started.Store(true)
+	return nil
+}
+
+// Stop stops taking jobs and lets the running ones finish until ctx ends,
+// then cancels the rest (River retries them, here or on another replica).
+// It returns once every outcome is written, with ctx's error if it had to
+// cancel. Stopping a worker that is not started does nothing.
+func (w *Worker) Stop(ctx context.Context) error {
+	if !w.started.Swap(false) {
+		return nil
+	}
+	err := w.Queue.Stop(ctx)
+	if err != nil {
+		// Cancelled jobs end with an error, which River records as a
+		// retry; Stopped waits for that record.
+		_ = w.Queue.StopAndCancel(context.Background())
+	}
+	<-w.Queue.Stopped()
+	return err
+}
+
+// Ready answers 200 when the queue runs and the database answers within
+// 2 seconds, and 503 otherwise, so that a load balancer sends nothing that
+// could not be recorded.
+func (w *Worker) Ready(rw http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	switch {
+	case !w.started.Load():
+		WriteJSON(rw, http.StatusServiceUnavailable, map[string]string{"status": "not started"})
+	case w.db.DB.PingContext(ctx) != nil:
+		WriteJSON(rw, http.StatusServiceUnavailable, map[string]string{"status": "database unreachable"})
+	default:
+		WriteJSON(rw, http.StatusOK, map[string]string{"status": "ready"})
+	}
+}
