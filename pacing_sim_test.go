@@ -82,12 +82,15 @@ func (t latencyTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
-// pacingRun is one simulation: goroutines sharing one client make calls
-// Gets against a fake that allows limit requests per window.
+// pacingRun is one simulation: goroutines make calls Gets against a fake
+// that allows limit requests per window, spread over replicas clients (1
+// when zero) that share the organization's key but nothing else, as
+// replicas of a service do.
 type pacingRun struct {
 	limit      int
 	window     time.Duration
-	goroutines int
+	replicas   int
+	goroutines int // in all, spread over the replicas
 	calls      int
 	// minLatency and maxLatency bound the one-way network latency.
 	minLatency, maxLatency time.Duration
@@ -138,12 +141,16 @@ func simulatePacing(t testing.TB, p pacingRun) pacingResult {
 	cxn := srv.NewActiveConnection(src, dst)
 	inq := srv.NewInquiry(src, map[string]any{"name-first": "Ada"})
 
-	tr := &http.Transport{DialContext: l.dial, MaxIdleConnsPerHost: p.goroutines}
-	defer tr.CloseIdleConnections()
-	c, err := connect.NewClient(src.APIKey, connect.WithBaseURL(srv.URL),
-		connect.WithHTTPClient(&http.Client{Transport: latencyTransport{tr, p.minLatency, p.maxLatency}}))
-	require.NoError(t, err)
-	tok, err := c.ShareTokens.Create(t.Context(), &connect.ShareTokenCreateParams{ConnectionID: cxn, SourceID: inq})
+	clients := make([]*connect.Client, max(p.replicas, 1))
+	for i := range clients {
+		tr := &http.Transport{DialContext: l.dial, MaxIdleConnsPerHost: p.goroutines}
+		defer tr.CloseIdleConnections()
+		c, err := connect.NewClient(src.APIKey, connect.WithBaseURL(srv.URL),
+			connect.WithHTTPClient(&http.Client{Transport: latencyTransport{tr, p.minLatency, p.maxLatency}}))
+		require.NoError(t, err)
+		clients[i] = c
+	}
+	tok, err := clients[0].ShareTokens.Create(t.Context(), &connect.ShareTokenCreateParams{ConnectionID: cxn, SourceID: inq})
 	require.NoError(t, err)
 	// Start on a fresh window, so that every run measures the same thing.
 	time.Sleep(time.Until(time.Now().Truncate(p.window).Add(p.window)))
@@ -156,7 +163,8 @@ func simulatePacing(t testing.TB, p pacingRun) pacingResult {
 		failures atomic.Int64
 		wg       sync.WaitGroup
 	)
-	for range p.goroutines {
+	for g := range p.goroutines {
+		c := clients[g%len(clients)]
 		wg.Go(func() {
 			for next.Add(1) <= int64(p.calls) {
 				var resp connect.Response
@@ -209,6 +217,12 @@ var pacingRuns = []struct {
 	{"300/min", pacingRun{limit: 300, window: time.Minute, goroutines: 16, calls: 1000,
 		minLatency: 5 * time.Millisecond, maxLatency: 45 * time.Millisecond}},
 	{"50/s", pacingRun{limit: 50, window: time.Second, goroutines: 16, calls: 1000,
+		minLatency: 5 * time.Millisecond, maxLatency: 45 * time.Millisecond}},
+	// Replicas of a service: each client paces by what its own responses
+	// say, and the others' requests show only in RateLimit-Remaining.
+	{"300/min-3-replicas", pacingRun{limit: 300, window: time.Minute, replicas: 3, goroutines: 15, calls: 1000,
+		minLatency: 5 * time.Millisecond, maxLatency: 45 * time.Millisecond}},
+	{"300/min-5-replicas", pacingRun{limit: 300, window: time.Minute, replicas: 5, goroutines: 15, calls: 1000,
 		minLatency: 5 * time.Millisecond, maxLatency: 45 * time.Millisecond}},
 }
 
