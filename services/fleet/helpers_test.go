@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"io"
 	mrand "math/rand/v2"
 	"net"
@@ -13,6 +14,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -324,4 +327,137 @@ func (r *replica) waitReady(t *testing.T) {
 func tail(path string) string {
 	raw, _ := os.ReadFile(path)
 	return string(raw[max(0, len(raw)-2000):])
+}
+
+// stats is the fake's counters.
+type stats struct {
+	Requests           int `json:"requests"`
+	TooManyRequests    int `json:"too_many_requests"`
+	ShareTokensCreated int `json:"share_tokens_created"`
+	Redemptions        int `json:"redemptions"`
+}
+
+func (f *fake) stats(t *testing.T) stats {
+	var s stats
+	f.get(t, "/stats", &s)
+	return s
+}
+
+// recorded is one API request in the fake's record.
+type recorded struct {
+	Method         string    `json:"method"`
+	Path           string    `json:"path"`
+	OrganizationID string    `json:"organization_id"`
+	Status         int       `json:"status"`
+	Time           time.Time `json:"time"`
+}
+
+func (f *fake) requests(t *testing.T) []recorded {
+	var out struct{ Data []recorded }
+	f.get(t, "/requests", &out)
+	return out.Data
+}
+
+// budget is one organization's use of its rate limit.
+type budget struct {
+	requests, tooMany int
+	// fullWindows is the number of windows the organization's requests
+	// spanned, less the first and the last (partly outside the run);
+	// admitted is the requests admitted in them.
+	fullWindows, admitted, limit int
+}
+
+// used is the share of the full windows' budget admitted; 0 when the run
+// had no full window.
+func (b budget) used() float64 {
+	if b.fullWindows == 0 {
+		return 0
+	}
+	return float64(b.admitted) / float64(b.fullWindows*b.limit)
+}
+
+type report struct {
+	destCalls int
+	breakdown []string          // "POST /connect/share-tokens/{id}/redeem 201: 300", most first
+	budget    map[string]budget // by organization
+}
+
+// busiest is the budget of the organization that used the most of it.
+func (r report) busiest() budget {
+	var top budget
+	for _, b := range r.budget {
+		if b.used() >= top.used() {
+			top = b
+		}
+	}
+	return top
+}
+
+var idInPath = regexp.MustCompile(`/[a-z]+_[A-Za-z0-9]+`)
+
+// summarize counts the destination's calls by route and status, and each
+// organization's budget in the fixed windows of the fake's limiter (limit
+// requests per window, windows starting at multiples of its length).
+func summarize(reqs []recorded, destination string, window time.Duration, limit int) report {
+	r := report{budget: map[string]budget{}}
+	routes := map[string]int{}
+	first, last := map[string]time.Time{}, map[string]time.Time{}
+	for _, q := range reqs {
+		w := q.Time.Truncate(window)
+		if f, ok := first[q.OrganizationID]; !ok || w.Before(f) {
+			first[q.OrganizationID] = w
+		}
+		if w.After(last[q.OrganizationID]) {
+			last[q.OrganizationID] = w
+		}
+		if q.OrganizationID == destination {
+			r.destCalls++
+			routes[fmt.Sprintf("%s %s %d", q.Method, idInPath.ReplaceAllString(q.Path, "/{id}"), q.Status)]++
+		}
+	}
+	for _, q := range reqs {
+		b := r.budget[q.OrganizationID]
+		b.limit = limit
+		b.requests++
+		w := q.Time.Truncate(window)
+		switch {
+		case q.Status == http.StatusTooManyRequests:
+			b.tooMany++
+		case w.After(first[q.OrganizationID]) && w.Before(last[q.OrganizationID]):
+			b.admitted++
+		}
+		b.fullWindows = max(0, int(last[q.OrganizationID].Sub(first[q.OrganizationID])/window)-1)
+		r.budget[q.OrganizationID] = b
+	}
+	for route, k := range routes {
+		r.breakdown = append(r.breakdown, fmt.Sprintf("%s: %d", route, k))
+	}
+	sort.Slice(r.breakdown, func(i, j int) bool { return routes[routeOf(r.breakdown[i])] > routes[routeOf(r.breakdown[j])] })
+	return r
+}
+
+func routeOf(line string) string { return line[:strings.LastIndex(line, ":")] }
+
+// describe is what both services' databases say of an inquiry that is not
+// finished, for a failure message.
+func describe(t *testing.T, srcDB, dstDB, inquiryID, tokenID string) string {
+	t.Helper()
+	src := rowText(t, srcDB, `SELECT state || ' attempt ' || attempt || ' ' || share_token_id || ' ' || last_error FROM source_inquiries WHERE inquiry_id = $1`, inquiryID)
+	dst := "(no token yet)"
+	if tokenID != "" {
+		dst = rowText(t, dstDB, `SELECT state || ' attempt ' || attempt || ' via ' || via || ' ' || last_error FROM redeem_tokens WHERE share_token_id = $1`, tokenID)
+	}
+	return fmt.Sprintf("%s [source: %s] → %s [destination: %s]", inquiryID, src, tokenID, dst)
+}
+
+func rowText(t *testing.T, dbURL, q, arg string) string {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), dbURL)
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	var s string
+	if err := conn.QueryRow(context.Background(), q, arg).Scan(&s); err != nil {
+		return "no row (" + err.Error() + ")"
+	}
+	return s
 }

@@ -69,9 +69,9 @@ func (d *destination) posts() []string {
 	return append([]string(nil), d.received...)
 }
 
-func newFixture(t *testing.T, db testdb.Target) *fixture {
+func newFixture(t *testing.T, db testdb.Target, opts ...connecttest.Option) *fixture {
 	t.Helper()
-	f := &fixture{fake: connecttest.NewServer(), db: db, dest: &destination{}}
+	f := &fixture{fake: connecttest.NewServer(opts...), db: db, dest: &destination{}}
 	t.Cleanup(f.fake.Close)
 	f.dest.Server = httptest.NewServer(f.dest)
 	t.Cleanup(f.dest.Close)
@@ -174,4 +174,15 @@ func (f *fixture) createKeys(inquiryID string) (keys []string, made int) {
 		}
 	}
 	return keys, made
+}
+
+// reads counts the source's reads of single share tokens.
+func (f *fixture) reads() int {
+	n := 0
+	for _, r := range f.fake.Requests() {
+		if r.Method == http.MethodGet && strings.Contains(r.Path, "/connect/share-tokens/") {
+			n++
+		}
+	}
+	return n
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -45,6 +46,7 @@ func TestWebhooksAndNotificationsOnTwoReplicasMakeOneToken(t *testing.T) {
 			assert.Equal(t, "share-"+inq+"-1", k)
 		}
 		assert.Equal(t, 1, f.fake.Stats().ShareTokensCreated)
+		assert.Zero(t, f.reads(), "a token fresh from Create is not read again")
 		assert.Equal(t, []string{row.ShareTokenID}, f.dest.posts(), "one hand-over")
 		tok, ok := f.fake.ShareToken(row.ShareTokenID)
 		require.True(t, ok)
@@ -69,6 +71,33 @@ func TestWebhooksAndNotificationsOnTwoReplicasMakeOneToken(t *testing.T) {
 		assert.Equal(t, row.ShareTokenID, body["share_token_id"])
 		assert.Equal(t, 1, f.fake.Stats().ShareTokensCreated)
 		assert.Len(t, f.dest.posts(), 1)
+	})
+}
+
+// A create whose answer was lost is replayed under the same key later. When
+// the token's expiry is near, the service reads it again; one that expired
+// meanwhile is replaced under the next key, never handed over.
+func TestReplayedCreateOfAnExpiredTokenIsReplaced(t *testing.T) {
+	testdb.ForEachBackend(t, func(t *testing.T, db testdb.Target) {
+		clock := connecttest.NewClock(time.Now())
+		f := newFixture(t, db, connecttest.WithClock(clock))
+		f.fake.InjectFault(connecttest.Fault{Method: http.MethodPost, PathPrefix: "/connect/share-tokens", DropAfterProcessing: true, Count: -1})
+		r := f.start(t, func(c *Config) { c.TokenTTL = time.Minute })
+		inq := f.fake.NewInquiry(f.acme, nil)
+
+		post(t, r.web.URL+"/inquiries/"+inq+"/completed")
+		eventually(t, "the first token made", func() bool { return f.fake.Stats().ShareTokensCreated == 1 })
+		clock.Advance(2 * time.Minute) // the token expires while its answer is lost
+		f.fake.ClearFaults()
+
+		eventually(t, "handed over", func() bool { return rowOf(t, r, inq).State == stateHandedOver })
+		row := rowOf(t, r, inq)
+		assert.Equal(t, 2, row.Attempt)
+		keys, made := f.createKeys(inq)
+		assert.Equal(t, 2, made, "the expired token and its replacement")
+		assert.Equal(t, "share-"+inq+"-2", keys[len(keys)-1])
+		assert.Equal(t, []string{row.ShareTokenID}, f.dest.posts(), "only the live token handed over")
+		assert.Positive(t, f.reads(), "the replayed token was read")
 	})
 }
 
