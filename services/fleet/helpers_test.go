@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -55,10 +56,13 @@ type fake struct {
 	ConnectionID string `json:"connection_id"`
 }
 
-func startFake(t *testing.T, bin string) *fake {
+// startFake runs connect-fake, which allows each organization limit
+// requests in each window.
+func startFake(t *testing.T, bin string, limit int, window time.Duration) *fake {
 	t.Helper()
 	cmd := exec.Command(bin+"/connect-fake", "-addr", "127.0.0.1:0", "-json", "-quiet",
-		"-redeem-delay", "300ms", "-max-recorded-requests", "200000")
+		"-redeem-delay", "300ms", "-max-recorded-requests", "200000",
+		"-rate-limit", strconv.Itoa(limit), "-rate-window", window.String())
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	cmd.Stderr = os.Stderr
@@ -460,4 +464,10 @@ func rowText(t *testing.T, dbURL, q, arg string) string {
 		return "no row (" + err.Error() + ")"
 	}
 	return s
+}
+
+// rescued is the number of jobs River's rescuer took back from replicas
+// that died running them.
+func rescued(t *testing.T, dbURL string) int {
+	return queryInt(t, dbURL, `SELECT count(*) FROM river_job WHERE errors::text LIKE '%Stuck job rescued%'`)
 }
