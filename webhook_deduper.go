@@ -54,8 +54,8 @@ type WebhookDeduper interface {
 //
 // When Done fails, the handler still answers 200, and keeps the claim: the
 // event was handled, and a 500 would make Persona deliver it again for
-// certain, after minutes or hours, when the lease has most likely run out
-// and the repeat would be handled a second time. A 200 ends Persona's
+// certain, with retries spread over about two days, so most likely after
+// the lease has run out, and the repeat would be handled a second time. A 200 ends Persona's
 // retries, so that only a duplicate Persona sends on its own after the lease
 // is handled again. The handler reports the error nowhere: a Done that wants
 // its failures seen logs or counts them itself. A handle func should be safe
