@@ -30,9 +30,10 @@ type webhookHandlerConfig struct {
 // handle; 409, so that Persona retries, while the first delivery is still
 // being handled in this process), and calls handle with the event.
 //
-// A nil error from handle answers 200; an error answers 500, so that
-// Persona delivers the event again later (a panic propagates, and the event
-// is still released for that later delivery). Persona waits 5 seconds for
+// A nil error from handle answers 200, after marking the event done when
+// the deduper is a [WebhookDoneDeduper]; an error answers 500 and releases
+// the event's claim, so that Persona delivers the event again later (a panic
+// propagates, and the event is still released for that later delivery). Persona waits 5 seconds for
 // the answer: handle should hand long work to a queue. Deliveries repeat and
 // arrive out of order; order by [Event.CreatedAt] if it matters.
 //
@@ -167,6 +168,11 @@ func (h *webhookHandler) dispatch(ctx context.Context, w http.ResponseWriter, ev
 		return
 	}
 	handled = true
+	if d, ok := h.cfg.deduper.(WebhookDoneDeduper); ok {
+		// A failure answers 200 all the same and keeps the claim: see
+		// WebhookDoneDeduper for why that keeps "handled once" best.
+		_ = d.Done(context.WithoutCancel(ctx), ev.ID)
+	}
 	w.WriteHeader(http.StatusOK)
 }
 

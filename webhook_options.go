@@ -78,9 +78,10 @@ func WithWebhookMaxBodySize(n int64) WebhookHandlerOption {
 }
 
 // WithWebhookDeduper makes [NewWebhookHandler] drop repeated deliveries with
-// d, typically backed by the service's own database. Without it the handler
-// uses a [NewMemoryDeduper] of 72 hours, which only sees one process's
-// deliveries. A nil d makes NewWebhookHandler return an error.
+// d, typically backed by the service's own database and then, with claims
+// that lapse, a [WebhookDoneDeduper]. Without it the handler uses a
+// [NewMemoryDeduper] of 72 hours, which only sees one process's deliveries.
+// A nil d makes NewWebhookHandler return an error.
 func WithWebhookDeduper(d WebhookDeduper) WebhookHandlerOption {
 	return handlerOption(func(c *webhookHandlerConfig) error {
 		if d == nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	connect "github.com/personaconnect/connect-go"
 )
 
 // Webhook event claims. An event is claimed while a replica handles it, for
@@ -29,16 +31,19 @@ func DedupeSchema(table string) string {
 	)`, table)
 }
 
-// Deduper is connect.WebhookDeduper on the database, so that a delivery
-// repeated to another replica is dropped too, plus the third state the
-// interface lacks: Done. Table is one made by DedupeSchema; it is written
-// into the SQL, so it must be a constant of the service.
+// Deduper is connect.WebhookDoneDeduper on the database, so that a
+// delivery repeated to another replica is dropped too: the SDK's handler
+// claims an event, releases it when the handling failed and marks it done
+// when it succeeded. Table is one made by DedupeSchema; it is written into
+// the SQL, so it must be a constant of the service.
 type Deduper struct {
 	B     *Backend
 	Table string
 	Lease time.Duration
 	Now   func() time.Time // nil: time.Now
 }
+
+var _ connect.WebhookDoneDeduper = (*Deduper)(nil)
 
 func (d *Deduper) nowMS() int64 {
 	if d.Now == nil {
@@ -68,9 +73,9 @@ func (d *Deduper) Release(ctx context.Context, eventID string) error {
 	return err
 }
 
-// Done marks an event handled, claimed or not (a catch-up marks what it
-// handled without a claim). connect.WebhookDeduper has no such step, so a
-// service's event callback calls it last, after its own work is durable.
+// Done marks an event handled, claimed or not. The SDK's webhook handler
+// calls it once the service's callback has returned nil, its work durable;
+// a catch-up calls it for what it handled.
 func (d *Deduper) Done(ctx context.Context, eventID string) error {
 	now := d.nowMS()
 	_, err := d.B.Exec(ctx, `INSERT INTO `+d.Table+` (event_id, state, lease_until, updated_at) VALUES (?, ?, 0, ?)

@@ -45,8 +45,9 @@ func (w *catchUpWorker) Work(ctx context.Context, _ *river.Job[catchUpArgs]) err
 // catchUp reads inbound-created and inbound-redeemed events newer than the
 // cursor less catchUpOverlap (on the first run: CatchUpWindow back), newest
 // first as the API lists them, and handles them oldest first as a webhook
-// delivery would be: claimed in the same deduper, so that an event a
-// webhook already handled, or is handling, is skipped. The cursor advances
+// delivery would be: claimed in the same deduper, and marked done once
+// handled, so that an event a webhook already handled, or is handling, is
+// skipped, and one caught up is never handled again. The cursor advances
 // only past events handled. It returns how many events it handled.
 func (s *Service) catchUp(ctx context.Context) (int, error) {
 	last, found, err := s.st.cursor(ctx, catchUpCursor)
@@ -80,6 +81,11 @@ func (s *Service) catchUp(ctx context.Context) (int, error) {
 		if claimed {
 			if err := s.handleEvent(ctx, &connect.WebhookEvent{Event: *ev}); err != nil {
 				_ = s.dedupe.Release(context.WithoutCancel(ctx), ev.ID)
+				return handled, err
+			}
+			// As the SDK's webhook handler does after a handling: the
+			// claim would lapse, done does not.
+			if err := s.dedupe.Done(ctx, ev.ID); err != nil {
 				return handled, err
 			}
 			handled++

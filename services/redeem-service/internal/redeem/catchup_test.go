@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/personaconnect/connect-go/services/internal/durable"
 )
 
 // Tokens created while no webhook reaches the service (the fleet was down)
@@ -48,6 +50,17 @@ func TestCatchUpRedeemsWhatWebhooksMissed(t *testing.T) {
 			_, accepted := f.redeemCalls(id)
 			assert.Equal(t, 1, accepted)
 		}
+
+		// Every event handled is done, not left to a claim that lapses after
+		// the lease (a minute, longer than this wait).
+		f.eventually(t, "every event done", func() bool {
+			count := func(state string) int {
+				var n int
+				require.NoError(t, r.svc.b.QueryRow(context.Background(), `SELECT count(*) FROM `+webhookEventsTable+` WHERE state = ?`, state).Scan(&n))
+				return n
+			}
+			return count(durable.EventClaimed) == 0 && count(durable.EventDone) >= 2*len(missed)
+		})
 
 		last, found, err := r.svc.st.cursor(context.Background(), catchUpCursor)
 		require.NoError(t, err)

@@ -221,7 +221,10 @@ func (s *Service) accept(ctx context.Context, tokenID, via string) (tokenRow, er
 // handleEvent is the webhook callback. inbound-created starts a redemption
 // as a hand-over does; inbound-redeemed finishes one. An error makes the
 // delivery answer 500 and releases the event's claim: Persona delivers it
-// again later.
+// again later. On nil, the SDK's handler marks the event done (the deduper
+// is a connect.WebhookDoneDeduper), so the work must be durable by then; it
+// is also safe to repeat, since a failed Done lets a repeat after the lease
+// through.
 func (s *Service) handleEvent(ctx context.Context, ev *connect.WebhookEvent) error {
 	switch {
 	case ev.ShareToken == nil:
@@ -240,11 +243,6 @@ func (s *Service) handleEvent(ctx context.Context, ev *connect.WebhookEvent) err
 		}
 	default:
 		s.log.Info("webhook event ignored", "event_id", ev.ID, "event", ev.Name)
-	}
-	// The work above is durable and safe to repeat: if marking the event
-	// done fails, a repeat after the claim's lease only does it again.
-	if err := s.dedupe.Done(ctx, ev.ID); err != nil {
-		s.log.Warn("webhook event handled but not marked done", "event_id", ev.ID, "error", err)
 	}
 	return nil
 }

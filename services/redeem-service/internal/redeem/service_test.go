@@ -82,7 +82,12 @@ func TestWebhookAloneRedeemsOnce(t *testing.T) {
 		assert.Len(t, keys, 1, "one redeem call")
 		var st string
 		require.NoError(t, r.svc.b.QueryRow(context.Background(), `SELECT state FROM redeem_webhook_events WHERE event_id = ?`, created).Scan(&st))
-		assert.Equal(t, durable.EventDone, st)
+		assert.Equal(t, durable.EventDone, st, "the SDK's handler marked it done")
+		later := &durable.Deduper{B: r.svc.b, Table: webhookEventsTable, Lease: r.svc.cfg.WebhookLease,
+			Now: func() time.Time { return time.Now().Add(48 * time.Hour) }}
+		claimed, err := later.Claim(context.Background(), created)
+		require.NoError(t, err)
+		assert.False(t, claimed, "a repeat two days later, long after any lease, is dropped too")
 	})
 }
 

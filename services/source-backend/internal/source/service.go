@@ -250,7 +250,10 @@ func (s *Service) queueNext(ctx context.Context, row inquiryRow) error {
 // handleEvent is the webhook callback: inquiry.completed shares the inquiry
 // as POST /inquiries/{id}/completed does; other events are ignored. An
 // error makes the delivery answer 500 and releases the event's claim:
-// Persona delivers it again later.
+// Persona delivers it again later. On nil, the SDK's handler marks the
+// event done (the deduper is a connect.WebhookDoneDeduper), so the work must
+// be durable by then; it is also safe to repeat, since a failed Done lets a
+// repeat after the lease through.
 func (s *Service) handleEvent(ctx context.Context, ev *connect.WebhookEvent) error {
 	if ev.Name == connect.EventInquiryCompleted && ev.Object != nil {
 		if err := durable.CheckID(ev.Object.ID); err != nil {
@@ -260,11 +263,6 @@ func (s *Service) handleEvent(ctx context.Context, ev *connect.WebhookEvent) err
 		}
 	} else {
 		s.log.Info("webhook event ignored", "event_id", ev.ID, "event", ev.Name)
-	}
-	// The work above is durable and safe to repeat: if marking the event
-	// done fails, a repeat after the claim's lease only does it again.
-	if err := s.dedupe.Done(ctx, ev.ID); err != nil {
-		s.log.Warn("webhook event handled but not marked done", "event_id", ev.ID, "error", err)
 	}
 	return nil
 }

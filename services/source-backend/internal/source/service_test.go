@@ -62,7 +62,12 @@ func TestWebhooksAndNotificationsOnTwoReplicasMakeOneToken(t *testing.T) {
 		require.NotEmpty(t, events)
 		var st string
 		require.NoError(t, a.svc.b.QueryRow(context.Background(), `SELECT state FROM `+webhookEventsTable+` WHERE event_id = ?`, events[0]).Scan(&st))
-		assert.Equal(t, durable.EventDone, st)
+		assert.Equal(t, durable.EventDone, st, "the SDK's handler marked it done")
+		later := &durable.Deduper{B: a.svc.b, Table: webhookEventsTable, Lease: a.svc.cfg.WebhookLease,
+			Now: func() time.Time { return time.Now().Add(48 * time.Hour) }}
+		claimed, err := later.Claim(context.Background(), events[0])
+		require.NoError(t, err)
+		assert.False(t, claimed, "a repeat two days later, long after any lease, is dropped too")
 
 		// A late repeat, and another notification, change nothing.
 		require.NoError(t, f.fake.ResendWebhookEvent(events[0]))
