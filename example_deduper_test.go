@@ -27,12 +27,18 @@ type sharedDeduper struct {
 var _ connect.WebhookDoneDeduper = (*sharedDeduper)(nil)
 
 // Claim takes an event no one has: never seen, released, or claimed by a
-// replica whose lease ran out. A done event is never taken again.
+// replica whose lease ran out. A done event is never taken again; one
+// another replica is handling is refused with ErrWebhookEventInProgress.
 func (d *sharedDeduper) Claim(_ context.Context, eventID string) (bool, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if until, ok := d.rows[eventID]; ok && (until.IsZero() || d.now().Before(until)) {
-		return false, nil
+	if until, ok := d.rows[eventID]; ok {
+		switch {
+		case until.IsZero():
+			return false, nil
+		case d.now().Before(until):
+			return false, connect.ErrWebhookEventInProgress
+		}
 	}
 	d.rows[eventID] = d.now().Add(d.lease)
 	return true, nil
@@ -56,9 +62,10 @@ func (d *sharedDeduper) Done(_ context.Context, eventID string) error {
 	return nil
 }
 
-// A replica dies while handling an event: the repeat Persona sends is
-// dropped while the dead replica's claim runs, handled once it has lapsed,
-// and, once handled, dropped however late it comes.
+// A replica dies while handling an event: the repeat Persona sends while
+// the dead replica's claim runs is answered 409 (Persona delivers it again
+// later), the one after the claim has lapsed is handled, and, once handled,
+// a repeat is dropped with a 200 however late it comes.
 func ExampleWebhookDoneDeduper() {
 	const secret = "wbhsec_example"
 	now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
@@ -93,7 +100,7 @@ func ExampleWebhookDoneDeduper() {
 	now = now.Add(48 * time.Hour)
 	deliver("two days later")
 	// Output:
-	// while claimed: 200
+	// while claimed: 409
 	// handled evt_EXAMPLE4
 	// after the lease: 200
 	// two days later: 200

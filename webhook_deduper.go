@@ -2,9 +2,20 @@ package connect
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 )
+
+// ErrWebhookEventInProgress is what a shared [WebhookDeduper]'s Claim
+// returns, with false, when another replica holds a live claim on the event:
+// it is being handled elsewhere, and may still fail there. The handler then
+// answers 409, as it does to a repeat within one process, so that Persona
+// delivers the event again later: dropped once it is done, handled if the
+// claim lapsed because that replica died. Answering 200 instead would end
+// Persona's retries, and a replica that died mid-handling would lose the
+// event.
+var ErrWebhookEventInProgress = errors.New("connect: webhook event is being handled elsewhere")
 
 // WebhookDeduper remembers which events a webhook handler has handled, so
 // that repeated deliveries (Persona retries until it sees 200, 201, 202 or
@@ -23,8 +34,8 @@ import (
 // is then in one of three states:
 //
 //   - free (never seen, or released): Claim takes it;
-//   - claimed, for a lease: Claim refuses it until the lease runs out, then
-//     takes it again, so that a replica that dies mid-handling does not keep
+//   - claimed, for a lease: Claim refuses it, with [ErrWebhookEventInProgress],
+//     until the lease runs out, then takes it again, so that a replica that dies mid-handling does not keep
 //     the event from ever being handled. The lease should outlast a handling
 //     (Persona waits 5 seconds for the answer);
 //   - done: Claim refuses it for good, however late the repeat. The store may
@@ -35,8 +46,11 @@ import (
 // whose replica died mid-handling is never handled.
 type WebhookDeduper interface {
 	// Claim marks eventID as being handled, and reports whether it was
-	// free: false when it is claimed, by this process or (for a shared
-	// store) another, or done. An error answers 500 without handling.
+	// free: false when it is claimed or done, which the handler answers
+	// with 200 (nothing to do). A shared store returns false with an error
+	// wrapping [ErrWebhookEventInProgress] while another replica's claim
+	// lasts, which the handler answers with 409 (deliver again later). Any
+	// other error answers 500 without handling.
 	Claim(ctx context.Context, eventID string) (bool, error)
 	// Release forgets a claim whose handling failed, so that Persona's next
 	// delivery of the event is handled; a done event must stay done. The

@@ -50,7 +50,7 @@ func (d *leaseDeduper) Claim(ctx context.Context, id string) (bool, error) {
 		return false, nil
 	}
 	if until, ok := d.claims[id]; ok && d.now.Before(until) {
-		return false, nil
+		return false, connect.ErrWebhookEventInProgress
 	}
 	d.claims[id] = d.now.Add(d.lease)
 	return true, nil
@@ -174,8 +174,9 @@ func TestWebhookHandlerDoneFails(t *testing.T) {
 	assert.Equal(t, []string{"claim " + id, "done " + id}, d.log(), "the claim is kept, not released")
 
 	d.advance(time.Minute - time.Second)
-	assert.Equal(t, http.StatusOK, deliverWebhook(t, h, http.MethodPost, body, header).Code)
-	assert.Equal(t, 1, calls.count(), "a repeat within the lease is dropped")
+	assert.Equal(t, http.StatusConflict, deliverWebhook(t, h, http.MethodPost, body, header).Code,
+		"a repeat within the lease looks like one another replica is handling")
+	assert.Equal(t, 1, calls.count(), "a repeat within the lease is not handled")
 
 	d.advance(time.Second)
 	assert.Equal(t, http.StatusOK, deliverWebhook(t, h, http.MethodPost, body, header).Code)
@@ -183,7 +184,7 @@ func TestWebhookHandlerDoneFails(t *testing.T) {
 }
 
 // Two replicas share a lease-based deduper. A repeat while the first
-// replica handles the event is dropped; once that replica has died (its
+// replica handles the event is answered 409 and not handled; once that replica has died (its
 // claim lapsed), a repeat is handled; once handled, no repeat is, however
 // late.
 func TestWebhookHandlerLeaseAcrossReplicas(t *testing.T) {
@@ -208,8 +209,9 @@ func TestWebhookHandlerLeaseAcrossReplicas(t *testing.T) {
 	t.Cleanup(func() { close(stuck); <-dead })
 	<-entered
 
-	assert.Equal(t, http.StatusOK, deliverWebhook(t, other, http.MethodPost, body, header).Code)
-	assert.Zero(t, calls.count(), "a repeat while another replica handles the event is dropped")
+	assert.Equal(t, http.StatusConflict, deliverWebhook(t, other, http.MethodPost, body, header).Code,
+		"a repeat while another replica handles the event: deliver it again later")
+	assert.Zero(t, calls.count(), "a repeat while another replica handles the event is not handled")
 
 	d.advance(time.Minute)
 	assert.Equal(t, http.StatusOK, deliverWebhook(t, other, http.MethodPost, body, header).Code)

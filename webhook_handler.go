@@ -145,6 +145,10 @@ func (h *webhookHandler) dispatch(ctx context.Context, w http.ResponseWriter, ev
 	}
 	defer h.end(ev.ID)
 	first, err := h.cfg.deduper.Claim(ctx, ev.ID)
+	if errors.Is(err, ErrWebhookEventInProgress) {
+		http.Error(w, "event is being handled; retry later", http.StatusConflict)
+		return
+	}
 	if err != nil {
 		http.Error(w, "deduplication failed", http.StatusInternalServerError)
 		return

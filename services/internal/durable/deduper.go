@@ -2,7 +2,10 @@ package durable
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	connect "github.com/personaconnect/connect-go"
@@ -41,6 +44,12 @@ type Deduper struct {
 	Table string
 	Lease time.Duration
 	Now   func() time.Time // nil: time.Now
+
+	// mine holds, for each event this process claimed and has not yet
+	// released or marked done, the lease end it wrote: Release deletes
+	// that claim only, never a later one another replica took after the
+	// lease ran out.
+	mine sync.Map // event id → lease end, Unix ms
 }
 
 var _ connect.WebhookDoneDeduper = (*Deduper)(nil)
@@ -53,23 +62,51 @@ func (d *Deduper) nowMS() int64 {
 }
 
 // Claim takes the event if no one has it: never seen, or claimed by a
-// replica whose lease ran out. A done event is never claimed again.
+// replica whose lease ran out. A done event is never claimed again (false);
+// one whose claim still runs is refused with
+// connect.ErrWebhookEventInProgress, which the SDK's handler answers with
+// 409, so that Persona delivers it again: if the replica holding it dies,
+// a later delivery is handled.
 func (d *Deduper) Claim(ctx context.Context, eventID string) (bool, error) {
 	now := d.nowMS()
+	until := now + d.Lease.Milliseconds()
 	res, err := d.B.Exec(ctx, `INSERT INTO `+d.Table+` (event_id, state, lease_until, updated_at) VALUES (?, ?, ?, ?)
 		ON CONFLICT (event_id) DO UPDATE SET lease_until = excluded.lease_until, updated_at = excluded.updated_at
 		WHERE `+d.Table+`.state = ? AND `+d.Table+`.lease_until < ?`,
-		eventID, EventClaimed, now+d.Lease.Milliseconds(), now, EventClaimed, now)
+		eventID, EventClaimed, until, now, EventClaimed, now)
 	if err != nil {
 		return false, err
 	}
-	n, err := res.RowsAffected()
-	return n == 1, err
+	if n, err := res.RowsAffected(); err != nil || n == 1 {
+		if n == 1 {
+			d.mine.Store(eventID, until)
+		}
+		return n == 1, err
+	}
+	var state string
+	err = d.B.QueryRow(ctx, `SELECT state FROM `+d.Table+` WHERE event_id = ?`, eventID).Scan(&state)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, fmt.Errorf("claim of webhook event %s: its row vanished; try again", eventID)
+	case err != nil:
+		return false, err
+	case state == EventClaimed:
+		return false, connect.ErrWebhookEventInProgress
+	default:
+		return false, nil
+	}
 }
 
-// Release drops a claim whose handling failed; a done event stays done.
+// Release drops this process's claim of an event whose handling failed. A
+// done event stays done, and a claim another replica took after this one's
+// lease ran out stays theirs.
 func (d *Deduper) Release(ctx context.Context, eventID string) error {
-	_, err := d.B.Exec(ctx, `DELETE FROM `+d.Table+` WHERE event_id = ? AND state = ?`, eventID, EventClaimed)
+	until, ok := d.mine.LoadAndDelete(eventID)
+	if !ok {
+		return nil
+	}
+	_, err := d.B.Exec(ctx, `DELETE FROM `+d.Table+` WHERE event_id = ? AND state = ? AND lease_until = ?`,
+		eventID, EventClaimed, until)
 	return err
 }
 
@@ -77,6 +114,7 @@ func (d *Deduper) Release(ctx context.Context, eventID string) error {
 // calls it once the service's callback has returned nil, its work durable;
 // a catch-up calls it for what it handled.
 func (d *Deduper) Done(ctx context.Context, eventID string) error {
+	d.mine.Delete(eventID)
 	now := d.nowMS()
 	_, err := d.B.Exec(ctx, `INSERT INTO `+d.Table+` (event_id, state, lease_until, updated_at) VALUES (?, ?, 0, ?)
 		ON CONFLICT (event_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`,

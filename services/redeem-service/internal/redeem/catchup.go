@@ -2,6 +2,7 @@ package redeem
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 
@@ -72,9 +73,16 @@ func (s *Service) catchUp(ctx context.Context) (int, error) {
 		events = append(events, ev)
 	}
 	slices.Reverse(events)
-	handled := 0
+	handled, held := 0, false
 	for _, ev := range events {
 		claimed, err := s.dedupe.Claim(ctx, ev.ID)
+		if errors.Is(err, connect.ErrWebhookEventInProgress) {
+			// A webhook delivery is being handled on some replica, which
+			// may die: the cursor stays before the event, so that the
+			// next catch-up reads it again. Later events are handled now.
+			held = true
+			continue
+		}
 		if err != nil {
 			return handled, err
 		}
@@ -90,6 +98,9 @@ func (s *Service) catchUp(ctx context.Context) (int, error) {
 			}
 			handled++
 			s.metrics.caughtUp.Inc()
+		}
+		if held {
+			continue
 		}
 		if err := s.st.advanceCursor(ctx, catchUpCursor, ev.CreatedAt); err != nil {
 			return handled, err

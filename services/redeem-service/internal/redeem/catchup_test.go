@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	connect "github.com/personaconnect/connect-go"
 	"github.com/personaconnect/connect-go/services/internal/durable"
 )
 
@@ -66,5 +67,48 @@ func TestCatchUpRedeemsWhatWebhooksMissed(t *testing.T) {
 		require.NoError(t, err)
 		require.True(t, found)
 		assert.WithinDuration(t, time.Now(), last, time.Minute, "the cursor is the newest event handled")
+	})
+}
+
+// An event that another replica's webhook delivery is handling is skipped,
+// and the cursor stays before it, so that a later catch-up reads it again
+// in case that replica dies; later events are handled meanwhile.
+func TestCatchUpHoldsTheCursorBeforeAnEventInProgress(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db target) {
+		f := newFixture(t, db)
+		r := f.start(t) // catch-up runs only when called
+		ctx := context.Background()
+		busy := f.newToken(t)
+		events, err := r.svc.client.Events.List(ctx, &connect.EventListParams{
+			Names: []string{connect.EventShareTokenInboundCreated}, ObjectIDs: []string{busy},
+		})
+		require.NoError(t, err)
+		require.Len(t, events.Data, 1)
+		busyEvent := events.Data[0]
+		other := &durable.Deduper{B: r.svc.b, Table: webhookEventsTable, Lease: time.Minute} // another replica
+		claimed, err := other.Claim(ctx, busyEvent.ID)
+		require.NoError(t, err)
+		require.True(t, claimed)
+		later := f.newToken(t)
+
+		_, err = r.svc.catchUp(ctx)
+		require.NoError(t, err)
+		assert.NotEmpty(t, stateOf(t, r, later).State, "the later token's event is handled")
+		_, found, err := r.svc.st.get(ctx, busy)
+		require.NoError(t, err)
+		assert.False(t, found, "the event in progress elsewhere is not handled here")
+		cursor, found, err := r.svc.st.cursor(ctx, catchUpCursor)
+		require.NoError(t, err)
+		assert.True(t, !found || cursor.Before(busyEvent.CreatedAt), "cursor %s, event in progress created %s", cursor, busyEvent.CreatedAt)
+
+		require.NoError(t, other.Release(ctx, busyEvent.ID)) // its handling failed
+		_, err = r.svc.catchUp(ctx)                          // it may also handle the later token's inbound-redeemed
+		require.NoError(t, err)
+		_, found, err = r.svc.st.get(ctx, busy)
+		require.NoError(t, err)
+		assert.True(t, found, "the released event is handled")
+		cursor, _, err = r.svc.st.cursor(ctx, catchUpCursor)
+		require.NoError(t, err)
+		assert.False(t, cursor.Before(busyEvent.CreatedAt), "the cursor moved past it")
 	})
 }
