@@ -50,77 +50,51 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
-	"net/http"
 	"net/url"
-	"os"
-	"os/signal"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/personaconnect/connect-go/services/internal/durable"
 	"github.com/personaconnect/connect-go/services/source-backend/internal/source"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "source-backend:", err)
-		}
-		os.Exit(2)
-	}
-}
+func main() { durable.Main("source-backend", run) }
 
 // run reads the configuration, opens and migrates the database, serves until
 // ctx ends, then shuts down: HTTP first, then the jobs.
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("source-backend", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: source-backend [flags]")
-		fmt.Fprintln(stderr, "environment: PERSONA_API_KEY, PERSONA_CONNECTION_ID, DESTINATION_URL (required); DATABASE_URL (Postgres; unset: SQLite at -db), PERSONA_BASE_URL, PERSONA_WEBHOOK_SECRETS (comma separated)")
-		fs.PrintDefaults()
-	}
-	addr := fs.String("addr", "localhost:8081", "listen address")
-	dbPath := fs.String("db", "source-backend.db", "SQLite database file, used when DATABASE_URL is unset")
+	fs := durable.NewFlagSet("source-backend", "PERSONA_API_KEY, PERSONA_CONNECTION_ID, DESTINATION_URL (required); DATABASE_URL (Postgres; unset: SQLite at -db), PERSONA_BASE_URL, PERSONA_WEBHOOK_SECRETS (comma separated)", stderr)
+	flags := durable.Flags{Addr: "localhost:8081", DBPath: "source-backend.db", ReconcileInterval: time.Minute,
+		ReconcileAfter: 2 * time.Minute, RescueAfter: 5 * time.Minute, RetryMax: 10 * time.Minute, ShutdownTimeout: 20 * time.Second}
+	flags.Register(fs, durable.FlagHelp{
+		ReconcileInterval: "how often inquiries left waiting are looked at",
+		ReconcileAfter:    "how long an inquiry may wait before its job is queued again",
+		RetryMax:          "longest wait between retries of a failed job, doubling from 1s",
+	})
 	ttl := fs.Duration("token-ttl", 0, "lifetime of each share token, 1m to 504h (0: Persona's default of 14 days)")
 	handOverTimeout := fs.Duration("handover-timeout", 15*time.Second, "how long the destination may take to answer one hand-over")
 	handOverAttempts := fs.Int("handover-attempts", 10, "hand-over tries before the token is expired")
-	reconcileEvery := fs.Duration("reconcile-interval", time.Minute, "how often inquiries left waiting are looked at")
-	reconcileAfter := fs.Duration("reconcile-after", 2*time.Minute, "how long an inquiry may wait before its job is queued again")
-	rescueAfter := fs.Duration("rescue-after", 5*time.Minute, "how long a job may run before another replica takes it over (its replica died)")
-	retryMax := fs.Duration("retry-max", 10*time.Minute, "longest wait between retries of a failed job, doubling from 1s")
-	shutdownTimeout := fs.Duration("shutdown-timeout", 20*time.Second, "how long shutdown waits for requests and jobs in flight")
-	if err := fs.Parse(args); err != nil {
+	if err := durable.Parse(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %v", fs.Args())
-	}
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log := durable.NewLogger(stderr)
+	env := durable.ReadEnv(getenv)
 	cfg := source.Config{
-		DatabaseURL:       getenv("DATABASE_URL"),
-		SQLitePath:        *dbPath,
-		APIKey:            getenv("PERSONA_API_KEY"),
-		BaseURL:           getenv("PERSONA_BASE_URL"),
+		DatabaseURL:       env.DatabaseURL,
+		SQLitePath:        flags.DBPath,
+		APIKey:            env.APIKey,
+		BaseURL:           env.BaseURL,
 		ConnectionID:      getenv("PERSONA_CONNECTION_ID"),
 		DestinationURL:    getenv("DESTINATION_URL"),
-		WebhookSecrets:    splitList(getenv("PERSONA_WEBHOOK_SECRETS")),
+		WebhookSecrets:    env.WebhookSecrets,
 		TokenTTL:          *ttl,
 		HandOverTimeout:   *handOverTimeout,
 		HandOverAttempts:  *handOverAttempts,
-		ReconcileInterval: *reconcileEvery,
-		ReconcileAfter:    *reconcileAfter,
-		RescueAfter:       *rescueAfter,
-		RetryPolicy:       durable.Backoff{Base: time.Second, Max: max(*retryMax, time.Second)},
+		ReconcileInterval: flags.ReconcileInterval,
+		ReconcileAfter:    flags.ReconcileAfter,
+		RescueAfter:       flags.RescueAfter,
+		RetryPolicy:       durable.Backoff{Base: time.Second, Max: max(flags.RetryMax, time.Second)},
 		Logger:            log,
 	}
 	var missing []string
@@ -141,47 +115,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
-	if err := svc.Start(ctx); err != nil {
-		_ = svc.Stop(context.Background())
-		return err
-	}
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		_ = svc.Stop(context.Background())
-		return err
-	}
-	db := "sqlite:" + *dbPath
-	if cfg.DatabaseURL != "" {
-		db = "postgres"
-	}
-	log.Info("listening", "addr", ln.Addr().String(), "database", db, "connection_id", cfg.ConnectionID,
+	return durable.Serve(ctx, svc, log, flags.Addr, flags.ShutdownTimeout,
+		"database", durable.DatabaseLabel(cfg.DatabaseURL, cfg.SQLitePath), "connection_id", cfg.ConnectionID,
 		"destination_url", cfg.DestinationURL, "webhook_secrets", len(cfg.WebhookSecrets))
-	srv := &http.Server{Handler: svc, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		_ = svc.Stop(context.Background())
-		return err
-	case <-ctx.Done():
-	}
-	log.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), *shutdownTimeout)
-	defer cancel()
-	httpErr := srv.Shutdown(shutdownCtx)
-	svcErr := svc.Stop(shutdownCtx)
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return errors.Join(httpErr, svcErr)
-}
-
-func splitList(s string) []string {
-	var out []string
-	for part := range strings.SplitSeq(s, ",") {
-		if part = strings.TrimSpace(part); part != "" {
-			out = append(out, part)
-		}
-	}
-	return out
 }

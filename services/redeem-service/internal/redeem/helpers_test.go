@@ -28,7 +28,8 @@ func forEachBackend(t *testing.T, fn func(t *testing.T, db target)) { testdb.For
 const testWebhookSecret = "wbhsec_test_secret"
 
 // fixture is a fake Persona with a source (acme) and the destination (bank)
-// over an active connection, and a completed inquiry of acme.
+// over an active connection, and a completed inquiry of acme. opts configure
+// the fake.
 type fixture struct {
 	fake       *connecttest.Server
 	acme, bank *connecttest.Organization
@@ -36,9 +37,9 @@ type fixture struct {
 	db         target
 }
 
-func newFixture(t *testing.T, db target) *fixture {
+func newFixture(t *testing.T, db target, opts ...connecttest.Option) *fixture {
 	t.Helper()
-	f := &fixture{fake: connecttest.NewServer(), db: db}
+	f := &fixture{fake: connecttest.NewServer(opts...), db: db}
 	t.Cleanup(f.fake.Close)
 	f.acme = f.fake.NewOrganization("Acme KYC")
 	f.bank = f.fake.NewOrganization("Bank")
@@ -144,6 +145,7 @@ func call(t *testing.T, method, url, body string) (int, map[string]any) {
 	return resp.StatusCode, out
 }
 
+// handOver posts tokenID to r's POST /share-tokens, as the source does.
 func handOver(t *testing.T, r *replica, tokenID string) (int, map[string]any) {
 	t.Helper()
 	return call(t, http.MethodPost, r.web.URL+"/share-tokens", `{"share_token_id":"`+tokenID+`"}`)
@@ -220,4 +222,12 @@ func metricsText(t *testing.T, r *replica) string {
 	body, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	return string(body)
+}
+
+// reconcileSoon makes a replica read unfinished tokens from Persona every
+// second, a millisecond after they last changed: the outcome of a
+// redemption is learnt with no webhook.
+func reconcileSoon(c *Config) {
+	c.ReconcileAfter = time.Millisecond
+	c.ReconcileInterval = time.Second
 }

@@ -167,27 +167,13 @@ type reconcileWorker struct {
 	s *Service
 }
 
-// reconcileBatch bounds one run; the next run takes the rest.
-const reconcileBatch = 100
-
 // Work looks at tokens unfinished for longer than ReconcileAfter: a received
 // one gets its redeem job again (a no-op while one is queued), a redeeming
 // one is read from Persona, in case its inbound-redeemed webhook was lost or
 // its redemption failed (Persona sends no webhook for that).
 func (w *reconcileWorker) Work(ctx context.Context, _ *river.Job[reconcileArgs]) error {
 	s := w.s
-	if err := s.dedupe.Purge(ctx, s.st.now().Add(-durable.EventRetention)); err != nil {
-		return err
-	}
-	rows, err := s.st.stale(ctx, s.st.now().Add(-s.cfg.ReconcileAfter), reconcileBatch)
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for _, row := range rows {
-		errs = append(errs, s.reconcile(ctx, row))
-	}
-	return errors.Join(errs...)
+	return durable.Reconcile(ctx, s.dedupe, s.st.now(), s.cfg.ReconcileAfter, s.st.stale, s.reconcile)
 }
 
 func (s *Service) reconcile(ctx context.Context, row tokenRow) error {

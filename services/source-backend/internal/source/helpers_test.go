@@ -34,12 +34,13 @@ type fixture struct {
 
 // destination is the redeem-service's POST /share-tokens as a test double:
 // it records each token posted and answers with the next scripted status
-// (202 once the script is used up).
+// (202 once the script is used up), after calling onPost if set.
 type destination struct {
 	*httptest.Server
 	mu       sync.Mutex
 	script   []int
 	received []string
+	onPost   func(ctx context.Context, tokenID string)
 }
 
 func (d *destination) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -53,7 +54,11 @@ func (d *destination) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		code, d.script = d.script[0], d.script[1:]
 	}
 	d.received = append(d.received, in.ShareTokenID)
+	hook := d.onPost
 	d.mu.Unlock()
+	if hook != nil {
+		hook(r.Context(), in.ShareTokenID)
+	}
 	w.WriteHeader(code)
 }
 
@@ -61,6 +66,14 @@ func (d *destination) answer(codes ...int) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.script = append(d.script, codes...)
+}
+
+// setOnPost makes the destination call hook with each token posted, before
+// it answers.
+func (d *destination) setOnPost(hook func(ctx context.Context, tokenID string)) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.onPost = hook
 }
 
 func (d *destination) posts() []string {
@@ -79,6 +92,14 @@ func newFixture(t *testing.T, db testdb.Target, opts ...connecttest.Option) *fix
 	f.bank = f.fake.NewOrganization("Bank")
 	f.cxn = f.fake.NewActiveConnection(f.acme, f.bank)
 	return f
+}
+
+// client is a client of the fake as org.
+func (f *fixture) client(t *testing.T, org *connecttest.Organization) *connect.Client {
+	t.Helper()
+	c, err := connect.NewClient(org.APIKey, connect.WithBaseURL(f.fake.URL), connect.WithRetryWait(time.Millisecond, 5*time.Millisecond))
+	require.NoError(t, err)
+	return c
 }
 
 // fastRetries spaces River's retries by 20ms.

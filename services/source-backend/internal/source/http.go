@@ -17,7 +17,7 @@ func (s *Service) routes() error {
 		durable.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	s.mux.HandleFunc("GET /readyz", s.q.Ready)
-	s.mux.Handle("GET /metrics", s.metrics.handler())
+	s.mux.Handle("GET /metrics", durable.MetricsHandler(s.metrics.reg))
 	if len(s.cfg.WebhookSecrets) == 0 {
 		s.log.Info("webhooks off: no webhook secret")
 		return nil
@@ -27,7 +27,7 @@ func (s *Service) routes() error {
 	if err != nil {
 		return fmt.Errorf("webhook handler: %w", err)
 	}
-	s.mux.Handle("/webhooks/persona", s.metrics.countDeliveries(webhooks))
+	s.mux.Handle("/webhooks/persona", durable.CountDeliveries(webhooks, s.metrics.webhooks))
 	return nil
 }
 

@@ -310,30 +310,21 @@ type reconcileWorker struct {
 	s *Service
 }
 
-// reconcileBatch bounds one run; the next run takes the rest.
-const reconcileBatch = 100
-
 // Work queues again the job of each inquiry left waiting longer than
 // ReconcileAfter (a no-op while it exists; it matters when a replica died
 // between recording a state and queueing its job), and forgets old webhook
 // events.
 func (w *reconcileWorker) Work(ctx context.Context, _ *river.Job[reconcileArgs]) error {
 	s := w.s
-	if err := s.dedupe.Purge(ctx, s.st.now().Add(-durable.EventRetention)); err != nil {
+	return durable.Reconcile(ctx, s.dedupe, s.st.now(), s.cfg.ReconcileAfter, s.st.stale, s.reconcile)
+}
+
+// reconcile queues again the job row's state waits on, and marks the row
+// looked at, so that the next run takes other rows first.
+func (s *Service) reconcile(ctx context.Context, row inquiryRow) error {
+	s.metrics.reconciled.WithLabelValues(row.State).Inc()
+	if err := s.queueNext(ctx, row); err != nil {
 		return err
 	}
-	rows, err := s.st.stale(ctx, s.st.now().Add(-s.cfg.ReconcileAfter), reconcileBatch)
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for _, row := range rows {
-		s.metrics.reconciled.WithLabelValues(row.State).Inc()
-		if err := s.queueNext(ctx, row); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		errs = append(errs, s.st.touch(ctx, row.ID))
-	}
-	return errors.Join(errs...)
+	return s.st.touch(ctx, row.ID)
 }

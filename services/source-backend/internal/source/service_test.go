@@ -178,13 +178,3 @@ func TestLastHandOverAttemptExpiresTheToken(t *testing.T) {
 		assert.Len(t, f.dest.posts(), 2)
 	})
 }
-
-// Malformed ids are refused before anything is recorded or sent.
-func TestMalformedInquiryID(t *testing.T) {
-	f := newFixture(t, testdb.Target{SQLitePath: t.TempDir() + "/s.db"})
-	r := f.start(t)
-	code, body := post(t, r.web.URL+"/inquiries/inq%20x/completed")
-	assert.Equal(t, http.StatusBadRequest, code)
-	assert.Equal(t, "id", body["field"])
-	assert.Zero(t, f.fake.Stats().Requests)
-}
