@@ -104,25 +104,38 @@ func (s *Service) redeem(ctx context.Context, tokenID string) error {
 		return s.settle(ctx, tok, "redeem")
 	case errors.Is(err, connect.ErrConflict):
 		// Only this organization can redeem the token, so an earlier attempt
-		// did: adopt the token's state.
-		return s.adopt(ctx, tokenID, err)
+		// did, unless the conflict was with something else: adopt the
+		// token's state, or try again under the next key.
+		return s.adopt(ctx, tokenID, row.Attempt, err)
 	case definitiveRefusal(err):
 		if err := s.st.advance(ctx, tokenID, row.Attempt); err != nil {
 			return err
 		}
-		return s.adopt(ctx, tokenID, err)
+		return s.adopt(ctx, tokenID, 0, err)
+	case statusOf(err) >= 500:
+		// Persona may have stored this answer under the key for 24 hours,
+		// so the next try takes a new key. A redemption cannot happen twice
+		// whatever the key: if this one got through, the next answer is a
+		// 409, and the token's state is adopted.
+		_ = s.st.noteError(ctx, tokenID, err.Error())
+		if err := s.st.advance(ctx, tokenID, row.Attempt); err != nil {
+			return err
+		}
+		return err
 	default:
-		// Unknown outcome (transport error, 408, 429, 5xx): River tries
-		// again under the same key, and Persona replays what it did.
+		// Unknown outcome (transport error, 408, 429): River tries again
+		// under the same key, and Persona replays what it did.
 		_ = s.st.noteError(ctx, tokenID, err.Error())
 		return err
 	}
 }
 
 // adopt reads the token after a refusal and goes by its state: created
-// means the refusal stands (retried later under the next key), anything
-// else means an earlier attempt got through.
-func (s *Service) adopt(ctx context.Context, tokenID string, refusal error) error {
+// means the refusal stands, and the next try takes a new key (Persona
+// replays a refusal for 24 hours): adopt moves past attempt's, unless it is
+// 0 (moved past already); anything else means an earlier attempt got
+// through.
+func (s *Service) adopt(ctx context.Context, tokenID string, attempt int, refusal error) error {
 	tok, err := s.client.ShareTokens.Get(ctx, tokenID)
 	if statusOf(err) == http.StatusNotFound {
 		if changed, err := s.st.reject(ctx, tokenID, refusal.Error()); err != nil {
@@ -141,6 +154,11 @@ func (s *Service) adopt(ctx context.Context, tokenID string, refusal error) erro
 	case connect.ShareTokenStatusCreated:
 		_ = s.st.noteError(ctx, tokenID, refusal.Error())
 		s.log.Warn("redemption refused", "share_token_id", tokenID, "refusal", refusal)
+		if attempt > 0 {
+			if err := s.st.advance(ctx, tokenID, attempt); err != nil {
+				return err
+			}
+		}
 		return refusal
 	case connect.ShareTokenStatusPending:
 		return s.st.markRedeeming(ctx, tokenID)

@@ -21,16 +21,14 @@ func TestRedeemKey(t *testing.T) {
 }
 
 // When the outcome of a redeem is unknown (the answer lost after Persona
-// acted, a 503 at the gateway, a 429), River's retry repeats its key:
-// Persona answers with what it did, and a redemption that happened is not
-// tried under another key.
+// acted, a 429), River's retry repeats its key: Persona answers with what it
+// did, and a redemption that happened is not tried under another key.
 func TestUnknownOutcomeRepeatsTheKey(t *testing.T) {
 	cases := map[string]struct {
 		fault    connecttest.Fault
 		replayed int // answers Persona replays under the first key
 	}{
 		"connection dropped after processing": {connecttest.Fault{DropAfterProcessing: true}, 1},
-		"503 at the gateway":                  {connecttest.Fault{Status: http.StatusServiceUnavailable}, 0},
 		"429":                                 {connecttest.Fault{Status: http.StatusTooManyRequests}, 0},
 	}
 	for name, c := range cases {
@@ -54,6 +52,41 @@ func TestUnknownOutcomeRepeatsTheKey(t *testing.T) {
 				assert.Equal(t, 1, stateOf(t, r, id).Attempt)
 				assert.Equal(t, c.replayed, f.fake.Stats().Replays)
 				assert.Equal(t, 1, f.fake.Stats().Redemptions)
+			})
+		})
+	}
+}
+
+// A 5xx may be stored under its key for 24 hours (an application error is,
+// on the fake), and a 409 while the token is still created is a conflict
+// with something other than our redemption: either way the next try takes a
+// new key, which cannot redeem twice (a redemption that got through answers
+// 409 and is adopted). The old code repeated the first key, and its stored
+// answer, for as long as River retried.
+func TestServerErrorOrConflictWhileCreatedMovesToANewKey(t *testing.T) {
+	cases := map[string]connecttest.Fault{
+		"500 stored under the key": {Status: http.StatusInternalServerError},
+		"503 at the gateway":       {Status: http.StatusServiceUnavailable},
+		"409 while created":        {Status: http.StatusConflict},
+	}
+	for name, fault := range cases {
+		t.Run(name, func(t *testing.T) {
+			forEachBackend(t, func(t *testing.T, db target) {
+				f := newFixture(t, db)
+				id := f.newToken(t)
+				fault.Method, fault.PathPrefix = http.MethodPost, "/connect/share-tokens/"+id+"/redeem"
+				f.fake.InjectFault(fault)
+				r := f.start(t, reconcileSoon, func(c *Config) {
+					c.ClientOptions = append(c.ClientOptions, connect.WithMaxRetries(0)) // the job sees the failure
+				})
+
+				code, _ := handOver(t, r, id)
+				require.Equal(t, http.StatusAccepted, code)
+				f.eventually(t, "redeemed", func() bool { return stateOf(t, r, id).State == stateRedeemed })
+				f.assertRedeemedOnce(t, r, id)
+				keys, _ := f.redeemCalls(id)
+				assert.Equal(t, []string{"redeem-" + id + "-1", "redeem-" + id + "-2"}, keys)
+				assert.Equal(t, 2, stateOf(t, r, id).Attempt)
 			})
 		})
 	}
