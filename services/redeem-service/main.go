@@ -49,7 +49,7 @@ func main() { durable.Main("redeem-service", run) }
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	fs := durable.NewFlagSet("redeem-service", "PERSONA_API_KEY (required); DATABASE_URL (Postgres; unset: SQLite at -db), PERSONA_BASE_URL, PERSONA_WEBHOOK_SECRETS (comma separated)", stderr)
 	flags := durable.Flags{Addr: "localhost:8082", DBPath: "redeem-service.db", ReconcileInterval: time.Minute,
-		ReconcileAfter: 2 * time.Minute, RescueAfter: 5 * time.Minute, ShutdownTimeout: 20 * time.Second}
+		ReconcileAfter: 2 * time.Minute, RescueAfter: time.Minute, ShutdownTimeout: 20 * time.Second}
 	flags.Register(fs, durable.FlagHelp{
 		ReconcileInterval: "how often unfinished tokens are looked at",
 		ReconcileAfter:    "how long a token may stay unfinished before it is read from Persona",

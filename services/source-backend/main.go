@@ -66,7 +66,7 @@ func main() { durable.Main("source-backend", run) }
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	fs := durable.NewFlagSet("source-backend", "PERSONA_API_KEY, PERSONA_CONNECTION_ID, DESTINATION_URL (required); DATABASE_URL (Postgres; unset: SQLite at -db), PERSONA_BASE_URL, PERSONA_WEBHOOK_SECRETS (comma separated)", stderr)
 	flags := durable.Flags{Addr: "localhost:8081", DBPath: "source-backend.db", ReconcileInterval: time.Minute,
-		ReconcileAfter: 2 * time.Minute, RescueAfter: 5 * time.Minute, RetryMax: 10 * time.Minute, ShutdownTimeout: 20 * time.Second}
+		ReconcileAfter: 2 * time.Minute, RescueAfter: time.Minute, RetryMax: 10 * time.Minute, ShutdownTimeout: 20 * time.Second}
 	flags.Register(fs, durable.FlagHelp{
 		ReconcileInterval: "how often inquiries left waiting are looked at",
 		ReconcileAfter:    "how long an inquiry may wait before its job is queued again",

@@ -48,8 +48,10 @@ type Config struct {
 	// handling before another may take a repeat of it (1m).
 	WebhookLease time.Duration
 	// RescueAfter is how long a job may run before it is taken to belong
-	// to a dead replica and run again elsewhere (5m; at least 10s). A
-	// redeem run is bounded to half of it.
+	// to a dead replica and run again elsewhere (1m; at least 10s). A run
+	// is bounded to half of it, so that a live replica's job is never
+	// taken; River looks for such jobs every 30 seconds, so a dead
+	// replica's token waits up to RescueAfter + 30s.
 	RescueAfter time.Duration
 	// RetryPolicy spaces River's retries of a failed job (nil: River's
 	// default, attempt⁴ seconds and jitter).
@@ -86,7 +88,7 @@ func (c *Config) setDefaults() {
 		c.WebhookLease = time.Minute
 	}
 	if c.RescueAfter <= 0 {
-		c.RescueAfter = 5 * time.Minute
+		c.RescueAfter = time.Minute
 	}
 	c.RescueAfter = max(c.RescueAfter, 10*time.Second)
 	if c.Transport == nil {

@@ -53,7 +53,10 @@ type Config struct {
 	// handling before another may take a repeat of it (1m).
 	WebhookLease time.Duration
 	// RescueAfter is how long a job may run before it is taken to belong
-	// to a dead replica and run again elsewhere (5m; at least 10s).
+	// to a dead replica and run again elsewhere (1m; at least 10s, and at
+	// least twice a hand-over's run, HandOverTimeout + 5s, so that a live
+	// replica's job is never taken). River looks for such jobs every 30
+	// seconds.
 	RescueAfter time.Duration
 	// RetryPolicy spaces River's retries of a failed job (nil: 1s doubling
 	// up to 10m, jittered).
@@ -80,8 +83,8 @@ func (c *Config) setDefaults() {
 	def(&c.ReconcileAfter, 2*time.Minute)
 	def(&c.PollInterval, time.Second)
 	def(&c.WebhookLease, time.Minute)
-	def(&c.RescueAfter, 5*time.Minute)
-	c.RescueAfter = max(c.RescueAfter, 10*time.Second)
+	def(&c.RescueAfter, time.Minute)
+	c.RescueAfter = max(c.RescueAfter, 10*time.Second, 2*(c.HandOverTimeout+5*time.Second))
 	if c.HandOverAttempts <= 0 {
 		c.HandOverAttempts = 10
 	}
