@@ -284,7 +284,8 @@ var pacingRuns = []struct {
 // for any spread s of latency under 2.3 s.
 var personaShared = gcraLimit{rate: 280, period: time.Minute, burst: 10}
 
-// BenchmarkPacing: 16 goroutines share one client and make 1,000 Gets
+// BenchmarkPacing: 16 goroutines share one client (or 15 are spread over
+// replicas' clients, which may share one limiter) and make 1,000 Gets
 // against connecttest's rate limiter, in virtual time. It reports the share
 // of the full windows' budget the client used (%budget, goal ≥ 95) and the
 // share of its requests answered 429 (%429, goal ≤ 1); virtual-s/op is the
