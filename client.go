@@ -87,6 +87,7 @@ func NewClient(apiKey string, opts ...ClientOption) (*Client, error) {
 			MaxBodySize:      maxBodySize,
 			MaxErrorBodySize: maxErrorBodySize,
 			Logger:           cfg.logger,
+			Limiter:          cfg.limiter,
 		}),
 	}
 	c.ShareTokens = &ShareTokensService{client: c}

@@ -60,7 +60,10 @@
 // 503 and 504 responses are retried with jittered exponential backoff; a 500
 // or 409 only on GET. A wait the server asks for is honoured up to
 // [WithMaxRateLimitWait], and a client paces all its calls against the
-// rate-limit window the responses report. No wait starts that would outlast
+// rate-limit window the responses report. Clients that share an API key
+// (replicas of a service) share Persona's budget too: give them one
+// [RateLimiter] with [WithRateLimiter] (package redislimit keeps one in
+// Redis), which every attempt asks first. No wait starts that would outlast
 // the context's deadline.
 //
 // # Errors

@@ -29,6 +29,7 @@ type clientConfig struct {
 	timeoutSet       bool   // WithTimeout was given
 	timeoutOption    string // names the option the attempt timeout came from, for errors
 	logger           *slog.Logger
+	limiter          RateLimiter       // nil: no budget shared with other clients
 	roundTripper     http.RoundTripper // the transport attempts finally go through
 }
 
@@ -155,13 +156,54 @@ func WithRetryWait(minWait, maxWait time.Duration) ClientOption {
 }
 
 // WithMaxRateLimitWait caps a wait the server asks for with Retry-After or
-// RateLimit-Reset, and the rate-limit pacing of the client (default 60s).
+// RateLimit-Reset, the rate-limit pacing of the client, and the waits a
+// [RateLimiter] asks for before one attempt (default 60s).
 func WithMaxRateLimitWait(d time.Duration) ClientOption {
 	return func(c *clientConfig) error {
 		if d < 0 {
 			return &ValidationError{Field: "WithMaxRateLimitWait", Reason: "must not be negative"}
 		}
 		c.maxRateLimitWait = d
+		return nil
+	}
+}
+
+// A RateLimiter is a request budget shared by every client that uses one
+// API key: replicas of a service, or several processes. Persona's rate limit
+// (300 requests a minute by default) is per environment, whoever sends; a
+// client paces itself by the RateLimit headers of its own responses only,
+// which others' requests reach too late to keep a busy key from 429s at the
+// window's end. Give every such client the same limiter with
+// [WithRateLimiter]; package github.com/personaconnect/connect-go/redislimit
+// is one shared through Redis.
+//
+// A RateLimiter must be safe for concurrent use.
+type RateLimiter interface {
+	// Take asks to send one request now. It returns 0 when the request may
+	// go, having taken it from the budget, or how long to wait before
+	// asking again, having taken nothing. An error fails the call, which
+	// sends nothing; a limiter that would rather let requests through when
+	// its store is unreachable returns 0 instead. Take should honour ctx:
+	// the call waits for it.
+	Take(ctx context.Context) (wait time.Duration, err error)
+}
+
+// WithRateLimiter makes the client ask l before every attempt, retries
+// included, and hold while l says to wait; the client's own pacing (see
+// [WithMaxRateLimitWait]) still applies after l admits the attempt. The
+// waits before one attempt add up to at most [WithMaxRateLimitWait] and
+// never outlast the context's deadline: a wait of l's beyond either is not
+// begun, and the call fails at once, sends nothing, and matches
+// [ErrRateLimited], its message saying how long l asked to wait. An error
+// from l fails the call with that error wrapped, and nothing is sent. A
+// request l admitted counts against its budget even when the client's own
+// pacing then refuses to hold for it. A nil l is refused.
+func WithRateLimiter(l RateLimiter) ClientOption {
+	return func(c *clientConfig) error {
+		if l == nil {
+			return &ValidationError{Field: "WithRateLimiter", Reason: "is nil"}
+		}
+		c.limiter = l
 		return nil
 	}
 }

@@ -94,6 +94,48 @@ type pacingRun struct {
 	calls      int
 	// minLatency and maxLatency bound the one-way network latency.
 	minLatency, maxLatency time.Duration
+	// shared, if not zero, is a GCRA limit every replica's client takes
+	// its requests from (WithRateLimiter), as one in Redis would be.
+	shared gcraLimit
+}
+
+// gcraLimit is rate requests per period with bursts of up to burst.
+type gcraLimit struct {
+	rate   int
+	period time.Duration
+	burst  int
+}
+
+// gcraLimiter is a connect.RateLimiter for the simulation: the generic cell
+// rate algorithm (the one redislimit runs in Redis) on the bubble's clock.
+// Each request pushes the theoretical arrival time (tat) one interval on; a
+// request may go once tat is no more than burst-1 intervals ahead of now.
+// So no span of time d admits more than burst + rate·d/period requests.
+type gcraLimiter struct {
+	mu        sync.Mutex
+	interval  time.Duration // period / rate
+	tolerance time.Duration // (burst-1) intervals
+	tat       time.Time
+}
+
+func newGCRALimiter(l gcraLimit) *gcraLimiter {
+	interval := l.period / time.Duration(l.rate)
+	return &gcraLimiter{interval: interval, tolerance: time.Duration(l.burst-1) * interval}
+}
+
+func (l *gcraLimiter) Take(context.Context) (time.Duration, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := time.Now()
+	tat := l.tat
+	if tat.Before(now) {
+		tat = now
+	}
+	if allowAt := tat.Add(-l.tolerance); now.Before(allowAt) {
+		return allowAt.Sub(now), nil
+	}
+	l.tat = tat.Add(l.interval)
+	return 0, nil
 }
 
 // pacingResult is what a run measured on the server's side.
@@ -141,12 +183,16 @@ func simulatePacing(t testing.TB, p pacingRun) pacingResult {
 	cxn := srv.NewActiveConnection(src, dst)
 	inq := srv.NewInquiry(src, map[string]any{"name-first": "Ada"})
 
+	var shared []connect.ClientOption
+	if p.shared != (gcraLimit{}) {
+		shared = append(shared, connect.WithRateLimiter(newGCRALimiter(p.shared)))
+	}
 	clients := make([]*connect.Client, max(p.replicas, 1))
 	for i := range clients {
 		tr := &http.Transport{DialContext: l.dial, MaxIdleConnsPerHost: p.goroutines}
 		defer tr.CloseIdleConnections()
-		c, err := connect.NewClient(src.APIKey, connect.WithBaseURL(srv.URL),
-			connect.WithHTTPClient(&http.Client{Transport: latencyTransport{tr, p.minLatency, p.maxLatency}}))
+		c, err := connect.NewClient(src.APIKey, append([]connect.ClientOption{connect.WithBaseURL(srv.URL),
+			connect.WithHTTPClient(&http.Client{Transport: latencyTransport{tr, p.minLatency, p.maxLatency}})}, shared...)...)
 		require.NoError(t, err)
 		clients[i] = c
 	}
@@ -224,9 +270,22 @@ var pacingRuns = []struct {
 		minLatency: 5 * time.Millisecond, maxLatency: 45 * time.Millisecond}},
 	{"300/min-5-replicas", pacingRun{limit: 300, window: time.Minute, replicas: 5, goroutines: 15, calls: 1000,
 		minLatency: 5 * time.Millisecond, maxLatency: 45 * time.Millisecond}},
+	// The same replicas sharing one limiter (WithRateLimiter), set as
+	// redislimit's documentation says (redislimit.PersonaDefault).
+	{"300/min-3-replicas-shared", pacingRun{limit: 300, window: time.Minute, replicas: 3, goroutines: 15, calls: 1000,
+		minLatency: 5 * time.Millisecond, maxLatency: 45 * time.Millisecond, shared: personaShared}},
+	{"300/min-5-replicas-shared", pacingRun{limit: 300, window: time.Minute, replicas: 5, goroutines: 15, calls: 1000,
+		minLatency: 5 * time.Millisecond, maxLatency: 45 * time.Millisecond, shared: personaShared}},
 }
 
-// BenchmarkPacing: 16 goroutines share one client and make 1,000 Gets
+// personaShared is the shared limit for Persona's default 300 a minute that
+// redislimit.PersonaDefault recommends: 280 a minute with bursts of 10. No
+// span of a minute and s admits 300 while 10 + 280·(1 + s/60s) ≤ 301, so
+// for any spread s of latency under 2.3 s.
+var personaShared = gcraLimit{rate: 280, period: time.Minute, burst: 10}
+
+// BenchmarkPacing: 16 goroutines share one client (or 15 are spread over
+// replicas' clients, which may share one limiter) and make 1,000 Gets
 // against connecttest's rate limiter, in virtual time. It reports the share
 // of the full windows' budget the client used (%budget, goal ≥ 95) and the
 // share of its requests answered 429 (%429, goal ≤ 1); virtual-s/op is the

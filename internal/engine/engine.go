@@ -4,8 +4,8 @@
 // the request and interprets the result.
 //
 // A call is one loop (see [Engine.Do]) whose every attempt goes through the
-// same steps, each in one place: acquire (the pacer admits the attempt,
-// pacer.go), send (send, below), read (readBody, body.go), classify
+// same steps, each in one place: acquire (the shared limiter, if any, and
+// then the pacer admit the attempt, limiter.go and pacer.go), send (send, below), read (readBody, body.go), classify
 // (classify, policy.go), and wait (pause and sleep, wait.go); each attempt is
 // logged once, after its outcome is decided (log.go).
 //
@@ -53,6 +53,8 @@ type Config struct {
 	MaxBodySize, MaxErrorBodySize int64
 	// Logger receives one debug record per attempt; nil disables logging.
 	Logger *slog.Logger
+	// Limiter, if not nil, admits every attempt before the pacer does.
+	Limiter Limiter
 }
 
 // Request is one logical call. Body is sent on every attempt unchanged, and
@@ -90,7 +92,8 @@ func New(cfg Config) *Engine {
 // Do sends r, retrying as the policy allows, and returns the final response.
 // A non-2xx status is not an error here: the caller interprets it. The error
 // is non-nil only when no usable response arrived (transport failure, body
-// over the cap, cancelled context, a pacing hold the call cannot afford);
+// over the cap, cancelled context, a pacing hold the call cannot afford, the
+// limiter's error or a wait of its that the call cannot afford);
 // Attempts is reported in every case.
 func (e *Engine) Do(ctx context.Context, r *Request) (*Result, error) {
 	req, err := http.NewRequestWithContext(ctx, r.Method, r.URL, bodyReader(r.Body))
@@ -101,6 +104,9 @@ func (e *Engine) Do(ctx context.Context, r *Request) (*Result, error) {
 	res := &Result{}
 	pacing := e.cfg.MaxRateLimitWait // how long the pacer may hold the next attempt
 	for n := 1; ; n++ {
+		if err := e.limit(ctx, pacing); err != nil {
+			return res, err
+		}
 		seq, err := e.pacer.acquire(ctx, pacing)
 		if err != nil {
 			return res, err

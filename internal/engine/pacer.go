@@ -14,16 +14,23 @@ var ErrRateLimited = errors.New("connect: rate limited")
 
 // PacingError reports a call that the pacer refused to hold: the window is
 // spent and waiting for its reset would outlast the call's context or
-// MaxRateLimitWait. Nothing was sent. It matches ErrRateLimited.
+// MaxRateLimitWait; or, with Limiter set, that the shared limiter asked for
+// such a wait. Nothing was sent. It matches ErrRateLimited.
 type PacingError struct {
 	// Wait is how long the call would have had to hold.
 	Wait time.Duration
 	// Bound names what the wait exceeds, such as "the 700ms left before the
 	// context's deadline" or "WithMaxRateLimitWait (10s)".
 	Bound string
+	// Limiter is true when the wait was the shared limiter's (see
+	// Limiter), not the pacer's.
+	Limiter bool
 }
 
 func (e *PacingError) Error() string {
+	if e.Limiter {
+		return fmt.Sprintf("rate limited: the shared rate limiter (WithRateLimiter) asks to wait %s, beyond %s; not sent", e.Wait, e.Bound)
+	}
 	return fmt.Sprintf("rate limited: the window is spent and resets in %s, beyond %s; not sent", e.Wait, e.Bound)
 }
 
