@@ -57,7 +57,11 @@ func TestFleet(t *testing.T) {
 		"secret": webhookSecret, "enabled_events": []string{"inquiry.completed"}}, nil)
 
 	common := []string{"PERSONA_BASE_URL=" + fake.URL, "PERSONA_WEBHOOK_SECRETS=" + webhookSecret}
-	fast := []string{"-reconcile-interval", "2s", "-reconcile-after", "5s", "-rescue-after", "10s", "-retry-max", "2s", "-shutdown-timeout", "1s"}
+	fast := []string{"-reconcile-interval", "2s", "-reconcile-after", "5s", "-rescue-after", "10s", "-retry-max", "2s", "-shutdown-timeout", "1s",
+		"-rate-limit", strconv.Itoa(limit), "-rate-window", window.String()}
+	// With REDIS_URL (the replicas inherit the environment), each
+	// service's replicas share one rate budget in Redis.
+	shared := os.Getenv("REDIS_URL") != ""
 	var replicas []*replica
 	for i := range 3 {
 		replicas = append(replicas, startReplica(t, bin+"/redeem-service", fmt.Sprintf("redeem-%d", i), redeemFront,
@@ -188,7 +192,7 @@ func TestFleet(t *testing.T) {
 			org, b.fullWindows, 100*b.used(), b.tooMany, b.requests)
 	}
 	busiest := rep.busiest()
-	t.Logf("fleet: inquiries=%d tokens=%d redemptions=%d kills=%d jobs_rescued=%d dest_calls_per_redemption=%.2f drain_after_last_kill=%s 429_share=%.1f%% budget_used=%.0f%% (busiest organization, its full windows of %d per %s) elapsed=%s",
-		n, stats.ShareTokensCreated, stats.Redemptions, kills, rescued(t, srcDB)+rescued(t, dstDB), float64(rep.destCalls)/float64(max(stats.Redemptions, 1)),
+	t.Logf("fleet: shared_rate_budget=%t inquiries=%d tokens=%d redemptions=%d kills=%d jobs_rescued=%d dest_calls_per_redemption=%.2f drain_after_last_kill=%s 429_share=%.1f%% budget_used=%.0f%% (busiest organization, its full windows of %d per %s) elapsed=%s",
+		shared, n, stats.ShareTokensCreated, stats.Redemptions, kills, rescued(t, srcDB)+rescued(t, dstDB), float64(rep.destCalls)/float64(max(stats.Redemptions, 1)),
 		drain.Round(100*time.Millisecond), 100*float64(stats.TooManyRequests)/float64(max(stats.Requests, 1)), 100*busiest.used(), limit, window, time.Since(start).Round(time.Second))
 }

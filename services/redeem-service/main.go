@@ -29,7 +29,9 @@
 // migrations (River's and the service's) run at start-up, once per database.
 // Optional: PERSONA_BASE_URL (a fake such as cmd/connect-fake), and
 // PERSONA_WEBHOOK_SECRETS (comma separated; without it there is no webhook
-// route). See docs/operating.md for failures and monitoring.
+// route), REDIS_URL (replicas then share Persona's rate limit, -rate-limit
+// per -rate-window, in Redis; without it each paces itself). See
+// docs/operating.md for failures and monitoring.
 package main
 
 import (
@@ -47,7 +49,7 @@ func main() { durable.Main("redeem-service", run) }
 // run reads the configuration, opens and migrates the database, serves until
 // ctx ends, then shuts down: HTTP first, then the jobs.
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
-	fs := durable.NewFlagSet("redeem-service", "PERSONA_API_KEY (required); DATABASE_URL (Postgres; unset: SQLite at -db), PERSONA_BASE_URL, PERSONA_WEBHOOK_SECRETS (comma separated)", stderr)
+	fs := durable.NewFlagSet("redeem-service", "PERSONA_API_KEY (required); DATABASE_URL (Postgres; unset: SQLite at -db), PERSONA_BASE_URL, PERSONA_WEBHOOK_SECRETS (comma separated), REDIS_URL (a rate budget shared by the replicas)", stderr)
 	flags := durable.Flags{Addr: "localhost:8082", DBPath: "redeem-service.db", ReconcileInterval: time.Minute,
 		ReconcileAfter: 2 * time.Minute, RescueAfter: time.Minute, ShutdownTimeout: 20 * time.Second}
 	flags.Register(fs, durable.FlagHelp{
@@ -79,10 +81,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if cfg.APIKey == "" {
 		return errors.New("missing environment variable PERSONA_API_KEY (the destination organization's key)")
 	}
+	limiter, rdb, err := durable.OpenBudget(flags.Budget(env), cfg.APIKey, log)
+	if err != nil {
+		return err
+	}
+	if limiter != nil {
+		cfg.RateLimiter = limiter
+		defer rdb.Close()
+	}
 	svc, err := redeem.New(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	return durable.Serve(ctx, svc, log, flags.Addr, flags.ShutdownTimeout,
-		"database", durable.DatabaseLabel(cfg.DatabaseURL, cfg.SQLitePath), "webhook_secrets", len(cfg.WebhookSecrets))
+		"database", durable.DatabaseLabel(cfg.DatabaseURL, cfg.SQLitePath), "shared_rate_budget", limiter != nil, "webhook_secrets", len(cfg.WebhookSecrets))
 }

@@ -45,7 +45,9 @@
 // or schema of its own: River's tables are per service). Optional:
 // PERSONA_BASE_URL (a fake such as cmd/connect-fake) and
 // PERSONA_WEBHOOK_SECRETS (comma separated; without it there is no webhook
-// route). See docs/operating.md for failures and monitoring.
+// route), REDIS_URL (replicas then share Persona's rate limit, -rate-limit
+// per -rate-window, in Redis; without it each paces itself). See
+// docs/operating.md for failures and monitoring.
 package main
 
 import (
@@ -64,7 +66,7 @@ func main() { durable.Main("source-backend", run) }
 // run reads the configuration, opens and migrates the database, serves until
 // ctx ends, then shuts down: HTTP first, then the jobs.
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
-	fs := durable.NewFlagSet("source-backend", "PERSONA_API_KEY, PERSONA_CONNECTION_ID, DESTINATION_URL (required); DATABASE_URL (Postgres; unset: SQLite at -db), PERSONA_BASE_URL, PERSONA_WEBHOOK_SECRETS (comma separated)", stderr)
+	fs := durable.NewFlagSet("source-backend", "PERSONA_API_KEY, PERSONA_CONNECTION_ID, DESTINATION_URL (required); DATABASE_URL (Postgres; unset: SQLite at -db), PERSONA_BASE_URL, PERSONA_WEBHOOK_SECRETS (comma separated), REDIS_URL (a rate budget shared by the replicas)", stderr)
 	flags := durable.Flags{Addr: "localhost:8081", DBPath: "source-backend.db", ReconcileInterval: time.Minute,
 		ReconcileAfter: 2 * time.Minute, RescueAfter: time.Minute, RetryMax: 10 * time.Minute, ShutdownTimeout: 20 * time.Second}
 	flags.Register(fs, durable.FlagHelp{
@@ -111,11 +113,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if u, err := url.Parse(cfg.DestinationURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("DESTINATION_URL must be an absolute http(s) URL, got %q", cfg.DestinationURL)
 	}
+	limiter, rdb, err := durable.OpenBudget(flags.Budget(env), cfg.APIKey, log)
+	if err != nil {
+		return err
+	}
+	if limiter != nil {
+		cfg.RateLimiter = limiter
+		defer rdb.Close()
+	}
 	svc, err := source.New(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	return durable.Serve(ctx, svc, log, flags.Addr, flags.ShutdownTimeout,
-		"database", durable.DatabaseLabel(cfg.DatabaseURL, cfg.SQLitePath), "connection_id", cfg.ConnectionID,
+		"database", durable.DatabaseLabel(cfg.DatabaseURL, cfg.SQLitePath), "shared_rate_budget", limiter != nil, "connection_id", cfg.ConnectionID,
 		"destination_url", cfg.DestinationURL, "webhook_secrets", len(cfg.WebhookSecrets))
 }

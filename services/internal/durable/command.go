@@ -1,6 +1,7 @@
 package durable
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -43,6 +44,10 @@ type Flags struct {
 	RescueAfter       time.Duration // -rescue-after
 	RetryMax          time.Duration // -retry-max
 	ShutdownTimeout   time.Duration // -shutdown-timeout
+	// The shared rate budget, used when REDIS_URL is set.
+	RateLimit  int           // -rate-limit: Persona's limit per window
+	RateWindow time.Duration // -rate-window
+	RateBudget string        // -rate-budget: the budget's name; empty: a hash of the API key
 }
 
 // FlagHelp is the usage text of the flags whose meaning each service words
@@ -74,6 +79,14 @@ func (f *Flags) Register(fs *flag.FlagSet, help FlagHelp) {
 	fs.DurationVar(&f.RescueAfter, "rescue-after", f.RescueAfter, "how long a job may run before another replica takes it over (its replica died)")
 	fs.DurationVar(&f.RetryMax, "retry-max", f.RetryMax, help.RetryMax)
 	fs.DurationVar(&f.ShutdownTimeout, "shutdown-timeout", f.ShutdownTimeout, "how long shutdown waits for requests and jobs in flight")
+	fs.IntVar(&f.RateLimit, "rate-limit", cmp.Or(f.RateLimit, 300), "Persona's rate limit, requests per -rate-window (with REDIS_URL, replicas share it in Redis)")
+	fs.DurationVar(&f.RateWindow, "rate-window", cmp.Or(f.RateWindow, time.Minute), "the window of -rate-limit")
+	fs.StringVar(&f.RateBudget, "rate-budget", f.RateBudget, "the shared budget's name in Redis, the same for every replica (default: a hash of the API key)")
+}
+
+// Budget is the shared rate budget the flags and env describe.
+func (f *Flags) Budget(env Env) Budget {
+	return Budget{RedisURL: env.RedisURL, Name: f.RateBudget, Limit: f.RateLimit, Window: f.RateWindow}
 }
 
 // Parse parses args with fs. A command takes no arguments besides its
@@ -94,6 +107,7 @@ type Env struct {
 	APIKey         string   // PERSONA_API_KEY
 	BaseURL        string   // PERSONA_BASE_URL: empty means Persona's
 	WebhookSecrets []string // PERSONA_WEBHOOK_SECRETS, comma separated, blanks dropped
+	RedisURL       string   // REDIS_URL: the replicas' shared rate budget; empty: none
 }
 
 // ReadEnv reads Env through getenv.
@@ -103,6 +117,7 @@ func ReadEnv(getenv func(string) string) Env {
 		APIKey:         getenv("PERSONA_API_KEY"),
 		BaseURL:        getenv("PERSONA_BASE_URL"),
 		WebhookSecrets: SplitList(getenv("PERSONA_WEBHOOK_SECRETS")),
+		RedisURL:       getenv("REDIS_URL"),
 	}
 }
 

@@ -66,7 +66,11 @@ type Config struct {
 	Transport            http.RoundTripper
 	DestinationTransport http.RoundTripper
 
-	Logger         *slog.Logger // nil: discard
+	Logger *slog.Logger // nil: discard
+	// RateLimiter is the request budget the replicas share (nil: each
+	// replica paces itself by Persona's RateLimit headers, which lets
+	// replicas together overspend a window now and then).
+	RateLimiter    connect.RateLimiter
 	ClientOptions  []connect.ClientOption
 	WebhookOptions []connect.WebhookHandlerOption
 }
@@ -157,6 +161,10 @@ func build(ctx context.Context, cfg Config, b *durable.Backend) (*Service, error
 	}
 	if cfg.BaseURL != "" {
 		opts = append(opts, connect.WithBaseURL(cfg.BaseURL))
+	}
+	if cfg.RateLimiter != nil {
+		opts = append(opts, connect.WithRateLimiter(cfg.RateLimiter))
+		durable.RegisterLimiterErrors(s.metrics.reg, "source", cfg.RateLimiter)
 	}
 	client, err := connect.NewClient(cfg.APIKey, append(opts, cfg.ClientOptions...)...)
 	if err != nil {
