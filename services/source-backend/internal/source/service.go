@@ -158,6 +158,7 @@ func build(ctx context.Context, cfg Config, b *durable.Backend) (*Service, error
 	opts := []connect.ClientOption{
 		connect.WithUserAgent("source-backend/" + connect.Version),
 		connect.WithHTTPClient(&http.Client{Transport: durable.CountingTransport{Next: cfg.Transport, Calls: s.metrics.apiCalls}}),
+		connect.WithMaxRateLimitWait(durable.MaxRateLimitWait), // a longer wait snoozes the job
 	}
 	if cfg.BaseURL != "" {
 		opts = append(opts, connect.WithBaseURL(cfg.BaseURL))
