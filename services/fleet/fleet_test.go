@@ -192,7 +192,9 @@ func TestFleet(t *testing.T) {
 			org, b.fullWindows, 100*b.used(), b.tooMany, b.requests)
 	}
 	busiest := rep.busiest()
-	t.Logf("fleet: shared_rate_budget=%t inquiries=%d tokens=%d redemptions=%d kills=%d jobs_rescued=%d dest_calls_per_redemption=%.2f drain_after_last_kill=%s 429_share=%.1f%% budget_used=%.0f%% (busiest organization, its full windows of %d per %s) elapsed=%s",
-		shared, n, stats.ShareTokensCreated, stats.Redemptions, kills, rescued(t, srcDB)+rescued(t, dstDB), float64(rep.destCalls)/float64(max(stats.Redemptions, 1)),
+	srcStart, srcRescuer := rescued(t, srcDB)
+	dstStart, dstRescuer := rescued(t, dstDB)
+	t.Logf("fleet: shared_rate_budget=%t inquiries=%d tokens=%d redemptions=%d kills=%d jobs_taken_back_at_restart=%d jobs_rescued_by_river=%d dest_calls_per_redemption=%.2f drain_after_last_kill=%s 429_share=%.1f%% budget_used=%.0f%% (busiest organization, its full windows of %d per %s) elapsed=%s",
+		shared, n, stats.ShareTokensCreated, stats.Redemptions, kills, srcStart+dstStart, srcRescuer+dstRescuer, float64(rep.destCalls)/float64(max(stats.Redemptions, 1)),
 		drain.Round(100*time.Millisecond), 100*float64(stats.TooManyRequests)/float64(max(stats.Requests, 1)), 100*busiest.used(), limit, window, time.Since(start).Round(time.Second))
 }

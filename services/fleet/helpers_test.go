@@ -300,7 +300,7 @@ func startReplica(t *testing.T, bin, name string, fr *front, env, args []string)
 
 func (r *replica) restart(t *testing.T) {
 	t.Helper()
-	r.cmd = exec.Command(r.bin, append([]string{"-addr", r.addr}, r.args...)...)
+	r.cmd = exec.Command(r.bin, append([]string{"-addr", r.addr, "-replica-id", r.name}, r.args...)...)
 	r.cmd.Env = r.env
 	r.cmd.Stderr = r.log
 	require.NoError(t, r.cmd.Start(), r.name)
@@ -466,8 +466,10 @@ func rowText(t *testing.T, dbURL, q, arg string) string {
 	return s
 }
 
-// rescued is the number of jobs River's rescuer took back from replicas
-// that died running them.
-func rescued(t *testing.T, dbURL string) int {
-	return queryInt(t, dbURL, `SELECT count(*) FROM river_job WHERE errors::text LIKE '%Stuck job rescued%'`)
+// rescued is the number of jobs taken back from replicas that died running
+// them: by the replica itself when it started again, and by River's
+// rescuer (after -rescue-after) for the rest.
+func rescued(t *testing.T, dbURL string) (atStart, byRescuer int) {
+	return queryInt(t, dbURL, `SELECT count(*) FROM river_job WHERE errors::text LIKE '%rescued at start-up%'`),
+		queryInt(t, dbURL, `SELECT count(*) FROM river_job WHERE errors::text LIKE '%Stuck job rescued%'`)
 }

@@ -72,6 +72,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		ReconcileInterval: flags.ReconcileInterval,
 		ReconcileAfter:    flags.ReconcileAfter,
 		RescueAfter:       flags.RescueAfter,
+		ReplicaID:         flags.ReplicaID,
 		CatchUpInterval:   *catchUpEvery,
 		Logger:            log,
 	}

@@ -96,6 +96,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		ReconcileInterval: flags.ReconcileInterval,
 		ReconcileAfter:    flags.ReconcileAfter,
 		RescueAfter:       flags.RescueAfter,
+		ReplicaID:         flags.ReplicaID,
 		RetryPolicy:       durable.Backoff{Base: time.Second, Max: max(flags.RetryMax, time.Second)},
 		Logger:            log,
 	}

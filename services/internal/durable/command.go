@@ -44,6 +44,7 @@ type Flags struct {
 	RescueAfter       time.Duration // -rescue-after
 	RetryMax          time.Duration // -retry-max
 	ShutdownTimeout   time.Duration // -shutdown-timeout
+	ReplicaID         string        // -replica-id
 	// The shared rate budget, used when REDIS_URL is set.
 	RateLimit  int           // -rate-limit: Persona's limit per window
 	RateWindow time.Duration // -rate-window
@@ -78,6 +79,7 @@ func (f *Flags) Register(fs *flag.FlagSet, help FlagHelp) {
 	fs.DurationVar(&f.ReconcileAfter, "reconcile-after", f.ReconcileAfter, help.ReconcileAfter)
 	fs.DurationVar(&f.RescueAfter, "rescue-after", f.RescueAfter, "how long a job may run before another replica takes it over (its replica died)")
 	fs.DurationVar(&f.RetryMax, "retry-max", f.RetryMax, help.RetryMax)
+	fs.StringVar(&f.ReplicaID, "replica-id", f.ReplicaID, "this replica's name, unique among live replicas and kept across its restarts (a StatefulSet pod name): the jobs it left running when it died are taken back at start, not after -rescue-after (default: a random name)")
 	fs.DurationVar(&f.ShutdownTimeout, "shutdown-timeout", f.ShutdownTimeout, "how long shutdown waits for requests and jobs in flight")
 	fs.IntVar(&f.RateLimit, "rate-limit", cmp.Or(f.RateLimit, 300), "Persona's rate limit, requests per -rate-window (with REDIS_URL, replicas share it in Redis)")
 	fs.DurationVar(&f.RateWindow, "rate-window", cmp.Or(f.RateWindow, time.Minute), "the window of -rate-limit")

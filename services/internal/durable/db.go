@@ -34,6 +34,7 @@ type Backend struct {
 	// migrateRiver brings River's tables up to date.
 	migrateRiver func(ctx context.Context) error
 	newQueue     func(cfg *river.Config) (Queue, error)
+	rescueOwn    func(ctx context.Context, replicaID string) (int, error)
 	close        func()
 }
 
@@ -59,6 +60,7 @@ func openPostgres(ctx context.Context, url string) (*Backend, error) {
 		Postgres:     true,
 		migrateRiver: func(ctx context.Context) error { return migrateRiver(ctx, driver) },
 		newQueue:     func(cfg *river.Config) (Queue, error) { return newRiverQueue(driver, cfg) },
+		rescueOwn:    func(ctx context.Context, id string) (int, error) { return rescueOwn(ctx, driver, id) },
 		close: func() {
 			_ = db.Close()
 			pool.Close()
@@ -86,6 +88,7 @@ func openSQLite(path string) (*Backend, error) {
 		DB:           db,
 		migrateRiver: func(ctx context.Context) error { return migrateRiver(ctx, driver) },
 		newQueue:     func(cfg *river.Config) (Queue, error) { return newRiverQueue(driver, cfg) },
+		rescueOwn:    func(ctx context.Context, id string) (int, error) { return rescueOwn(ctx, driver, id) },
 		close:        func() { _ = db.Close() },
 	}, nil
 }

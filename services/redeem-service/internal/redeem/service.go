@@ -60,6 +60,12 @@ type Config struct {
 	Transport http.RoundTripper
 
 	Logger *slog.Logger // nil: discard
+	// ReplicaID names this replica among the live ones, the same across its
+	// restarts (a StatefulSet pod's name, say; at most 100 bytes). Jobs a
+	// replica left running when it died are then taken back as soon as it
+	// starts again, instead of after RescueAfter. Empty: a random name,
+	// and only River's rescuer takes a dead replica's jobs back.
+	ReplicaID string
 	// RateLimiter is the request budget the replicas share (nil: each
 	// replica paces itself by Persona's RateLimit headers, which lets
 	// replicas together overspend a window now and then).
@@ -183,6 +189,7 @@ func build(ctx context.Context, cfg Config, b *durable.Backend) (*Service, error
 		FetchCooldown:     min(cfg.PollInterval, 100*time.Millisecond),
 		// A replica killed mid-job leaves it running; another replica
 		// takes it over after this (longer than the redeem job's timeout).
+		ID:                   cfg.ReplicaID, // empty: River picks one
 		RescueStuckJobsAfter: cfg.RescueAfter,
 		// River's default job timeout (1m) must stay below the rescue.
 		JobTimeout:   min(time.Minute, cfg.RescueAfter/2),
@@ -200,9 +207,19 @@ func build(ctx context.Context, cfg Config, b *durable.Backend) (*Service, error
 	return s, nil
 }
 
-// Start begins working jobs. It returns once the queue runs; the work goes
-// on until Stop.
-func (s *Service) Start(ctx context.Context) error { return s.q.Start(ctx) }
+// Start takes back the jobs this replica (Config.ReplicaID) left running
+// when it died, then begins working jobs. It returns once the queue runs;
+// the work goes on until Stop.
+func (s *Service) Start(ctx context.Context) error {
+	n, err := s.b.RescueOwnJobs(ctx, s.cfg.ReplicaID)
+	if err != nil {
+		return fmt.Errorf("taking back the jobs replica %q left running: %w", s.cfg.ReplicaID, err)
+	}
+	if n > 0 {
+		s.log.Info("took back jobs this replica left running when it died", "replica_id", s.cfg.ReplicaID, "jobs", n)
+	}
+	return s.q.Start(ctx)
+}
 
 // Stop stops taking jobs, lets the running ones finish until ctx ends,
 // cancels the rest (River retries them, here or on another replica), and
