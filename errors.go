@@ -167,6 +167,25 @@ func (e *Error) Is(target error) bool {
 	return target != nil && target == sentinelFor(e.StatusCode)
 }
 
+// RetryAfter reports how long err says to wait before the call is worth
+// trying again: the wait a 429 or 503 asked for (Retry-After, or
+// RateLimit-Reset), or the one the client's pacing or [RateLimiter] would
+// have needed when the call gave up before sending (an [ErrRateLimited]
+// error). It returns false when err says nothing of a wait; the wait
+// counts from when err was returned. A job system can use it to put a
+// rate-limited job back for that long instead of holding a worker.
+func RetryAfter(err error) (time.Duration, bool) {
+	var apiErr *Error
+	if errors.As(err, &apiErr) && apiErr.RetryAfter > 0 {
+		return apiErr.RetryAfter, true
+	}
+	var pacing *engine.PacingError
+	if errors.As(err, &pacing) && pacing.Wait > 0 {
+		return pacing.Wait, true
+	}
+	return 0, false
+}
+
 func sentinelFor(status int) error {
 	switch {
 	case status == http.StatusBadRequest:

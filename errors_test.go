@@ -3,6 +3,7 @@ package connect_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -219,8 +220,15 @@ func TestErrorRetryAfter(t *testing.T) {
 			assert.Equal(t, tt.status, apiErr.StatusCode)
 			assert.GreaterOrEqual(t, apiErr.RetryAfter, tt.min)
 			assert.LessOrEqual(t, apiErr.RetryAfter, tt.max)
+			wait, ok := connect.RetryAfter(fmt.Errorf("job: %w", err))
+			assert.Equal(t, tt.max > 0, ok)
+			assert.Equal(t, apiErr.RetryAfter, wait, "connect.RetryAfter finds the wrapped error's wait")
 		})
 	}
+	_, ok := connect.RetryAfter(errors.New("no wait here"))
+	assert.False(t, ok)
+	_, ok = connect.RetryAfter(nil)
+	assert.False(t, ok)
 }
 
 func TestRedirectIsNotFollowed(t *testing.T) {
