@@ -2,6 +2,8 @@ package durable
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -11,16 +13,29 @@ import (
 // service's readiness probe. Insert and the rest of Queue pass through.
 type Worker struct {
 	Queue
-	db      *Backend
-	started atomic.Bool
+	db        *Backend
+	replicaID string
+	log       *slog.Logger
+	started   atomic.Bool
 }
 
-// NewWorker wraps q, whose jobs live in b.
-func NewWorker(b *Backend, q Queue) *Worker { return &Worker{Queue: q, db: b} }
+// NewWorker wraps q, whose jobs live in b, for the replica named replicaID
+// (empty: unnamed; see Start).
+func NewWorker(b *Backend, q Queue, replicaID string, log *slog.Logger) *Worker {
+	return &Worker{Queue: q, db: b, replicaID: replicaID, log: log}
+}
 
-// Start begins working jobs. It returns once the queue runs; the work goes
-// on until Stop, whatever becomes of ctx.
+// Start takes back the jobs a named replica left running when it died (see
+// Backend.RescueOwnJobs), then begins working jobs. It returns once the
+// queue runs; the work goes on until Stop, whatever becomes of ctx.
 func (w *Worker) Start(ctx context.Context) error {
+	n, err := w.db.RescueOwnJobs(ctx, w.replicaID)
+	if err != nil {
+		return fmt.Errorf("taking back the jobs replica %q left running: %w", w.replicaID, err)
+	}
+	if n > 0 {
+		w.log.Info("took back jobs this replica left running when it died", "replica_id", w.replicaID, "jobs", n)
+	}
 	if err := w.Queue.Start(context.WithoutCancel(ctx)); err != nil {
 		return err
 	}

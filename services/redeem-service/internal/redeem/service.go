@@ -200,7 +200,7 @@ func build(ctx context.Context, cfg Config, b *durable.Backend) (*Service, error
 	if err != nil {
 		return nil, fmt.Errorf("river client: %w", err)
 	}
-	s.q = durable.NewWorker(b, q)
+	s.q = durable.NewWorker(b, q, cfg.ReplicaID, cfg.Logger)
 	if err := s.routes(); err != nil {
 		return nil, err
 	}
@@ -210,16 +210,7 @@ func build(ctx context.Context, cfg Config, b *durable.Backend) (*Service, error
 // Start takes back the jobs this replica (Config.ReplicaID) left running
 // when it died, then begins working jobs. It returns once the queue runs;
 // the work goes on until Stop.
-func (s *Service) Start(ctx context.Context) error {
-	n, err := s.b.RescueOwnJobs(ctx, s.cfg.ReplicaID)
-	if err != nil {
-		return fmt.Errorf("taking back the jobs replica %q left running: %w", s.cfg.ReplicaID, err)
-	}
-	if n > 0 {
-		s.log.Info("took back jobs this replica left running when it died", "replica_id", s.cfg.ReplicaID, "jobs", n)
-	}
-	return s.q.Start(ctx)
-}
+func (s *Service) Start(ctx context.Context) error { return s.q.Start(ctx) }
 
 // Stop stops taking jobs, lets the running ones finish until ctx ends,
 // cancels the rest (River retries them, here or on another replica), and
