@@ -29,7 +29,7 @@ func TestUnknownOutcomeRepeatsTheKey(t *testing.T) {
 		replayed int // answers Persona replays under the first key
 	}{
 		"connection dropped after processing": {connecttest.Fault{DropAfterProcessing: true}, 1},
-		"429":                                 {connecttest.Fault{Status: http.StatusTooManyRequests}, 0},
+		"429, wait a second":                  {connecttest.Fault{Status: http.StatusTooManyRequests, RetryAfter: "1"}, 0},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -91,7 +91,7 @@ func TestUnknownCreateOutcomeRepeatsTheKey(t *testing.T) {
 	}{
 		"connection dropped after processing": {connecttest.Fault{DropAfterProcessing: true}, 1},
 		"503 at the gateway":                  {connecttest.Fault{Status: http.StatusServiceUnavailable}, 0},
-		"429":                                 {connecttest.Fault{Status: http.StatusTooManyRequests}, 0},
+		"429, wait a second":                  {connecttest.Fault{Status: http.StatusTooManyRequests, RetryAfter: "1"}, 0},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
