@@ -380,6 +380,15 @@ func (b budget) used() float64 {
 	return float64(b.admitted) / float64(b.fullWindows*b.limit)
 }
 
+// percent is used() for the closing line: "n/a" when the run spanned no
+// full window, which says nothing of the budget.
+func (b budget) percent() string {
+	if b.fullWindows == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.0f%%", 100*b.used())
+}
+
 type report struct {
 	destCalls int
 	breakdown []string          // "POST /connect/share-tokens/{id}/redeem 201: 300", most first
