@@ -12,7 +12,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"strconv"
 	"sync/atomic"
@@ -123,7 +122,7 @@ func TestFleet(t *testing.T) {
 		r.restart(t)
 		kills++
 		lastKill = time.Now()
-		fake.resendGivenUp(t)
+		fake.resendGivenUp(t, 100*time.Millisecond)
 		require.Less(t, time.Since(start), 10*time.Minute, "the fleet did not redeem nine in ten tokens in 10 minutes")
 	}
 	tick.Stop()
@@ -135,7 +134,7 @@ func TestFleet(t *testing.T) {
 	tokens := map[string]string{}
 	deadline := time.Now().Add(4 * time.Minute)
 	for {
-		fake.resendGivenUp(t)
+		fake.resendGivenUp(t, 100*time.Millisecond)
 		done := 0
 		var open []string
 		for _, inq := range inquiries {
@@ -152,7 +151,7 @@ func TestFleet(t *testing.T) {
 			break
 		}
 		require.True(t, time.Now().Before(deadline), "drained %d of %d within the deadline; open: %v", done, len(inquiries), open)
-		fake.callStatus(t, http.MethodPost, "/webhook-deliveries/wait", map[string]any{"timeout": "1s"}, nil)
+		fake.resendGivenUp(t, time.Second)
 	}
 	drain := time.Since(lastKill)
 

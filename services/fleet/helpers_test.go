@@ -115,11 +115,14 @@ func (f *fake) tokenStatus(t *testing.T, id string) string {
 	return tok.Status
 }
 
-// resendGivenUp delivers again the inquiry.completed events the fake gave
-// up delivering (a replica killed under it, a dropped delivery), as Persona
-// would on its longer schedule; connect/share-token events given up are left
-// to the redeem-service's catch-up and reconciliation.
-func (f *fake) resendGivenUp(t *testing.T) {
+// resendGivenUp waits up to timeout for the deliveries in flight, then
+// delivers again the inquiry.completed events the fake gave up delivering
+// (a replica killed under it, a dropped delivery, a claim still held by a
+// replica that died), as Persona would on its longer schedule;
+// connect/share-token events given up are left to the redeem-service's
+// catch-up and reconciliation. The fake reports each given-up delivery to
+// one wait only, so every wait of the test goes through here.
+func (f *fake) resendGivenUp(t *testing.T, timeout time.Duration) {
 	t.Helper()
 	var out struct {
 		Failures []struct {
@@ -129,7 +132,7 @@ func (f *fake) resendGivenUp(t *testing.T) {
 	}
 	// 408: deliveries still pending; those given up are reported by a
 	// later wait.
-	f.callStatus(t, http.MethodPost, "/webhook-deliveries/wait", map[string]any{"timeout": "100ms"}, &out)
+	f.callStatus(t, http.MethodPost, "/webhook-deliveries/wait", map[string]any{"timeout": timeout.String()}, &out)
 	for _, d := range out.Failures {
 		if d.EventName == "inquiry.completed" {
 			f.post(t, "/events/"+d.EventID+"/resend", nil, nil)
