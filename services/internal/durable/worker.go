@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"sync/atomic"
 	"time"
+
+	"github.com/riverqueue/river"
 )
 
 // Worker works a service's Queue between Start and Stop, and answers the
@@ -75,4 +77,44 @@ func (w *Worker) Ready(rw http.ResponseWriter, r *http.Request) {
 	default:
 		WriteJSON(rw, http.StatusOK, map[string]string{"status": "ready"})
 	}
+}
+
+// QueueConfig is what sets one service's job queue apart; the rest is the
+// same for every service.
+type QueueConfig struct {
+	Workers  *river.Workers
+	Periodic []*river.PeriodicJob // only the elected leader inserts them
+	// PollInterval is how often a replica looks for jobs another process
+	// queued when no notification reached it.
+	PollInterval time.Duration
+	// RescueAfter is how long a job may run before it is taken to belong
+	// to a dead replica; each run is bounded to half of it.
+	RescueAfter time.Duration
+	ReplicaID   string // empty: River picks a name (see Worker.Start)
+	RetryPolicy river.ClientRetryPolicy
+	Logger      *slog.Logger
+}
+
+// NewServiceQueue builds a service's River queue on b (10 workers) and
+// wraps it in a Worker.
+func (b *Backend) NewServiceQueue(c QueueConfig) (*Worker, error) {
+	q, err := b.NewQueue(&river.Config{
+		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 10}},
+		Workers:           c.Workers,
+		FetchPollInterval: c.PollInterval,
+		FetchCooldown:     min(c.PollInterval, 100*time.Millisecond),
+		ID:                c.ReplicaID, // empty: River picks one
+		// A replica killed mid-job leaves it running; another replica
+		// takes it over after this, unless the replica comes back first.
+		RescueStuckJobsAfter: c.RescueAfter,
+		// River's default job timeout (1m) must stay below the rescue.
+		JobTimeout:   min(time.Minute, c.RescueAfter/2),
+		RetryPolicy:  c.RetryPolicy,
+		Logger:       QuietLogger(c.Logger),
+		PeriodicJobs: c.Periodic,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("river client: %w", err)
+	}
+	return NewWorker(b, q, c.ReplicaID, c.Logger), nil
 }

@@ -184,27 +184,17 @@ func build(ctx context.Context, cfg Config, b *durable.Backend) (*Service, error
 	river.AddWorker(workers, &handOverWorker{s: s})
 	river.AddWorker(workers, &expireWorker{s: s})
 	river.AddWorker(workers, &reconcileWorker{s: s})
-	q, err := b.NewQueue(&river.Config{
-		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 10}},
-		Workers:              workers,
-		FetchPollInterval:    cfg.PollInterval,
-		FetchCooldown:        min(cfg.PollInterval, 100*time.Millisecond),
-		ID:                   cfg.ReplicaID, // empty: River picks one
-		RescueStuckJobsAfter: cfg.RescueAfter,
-		// River's default job timeout (1m) must stay below the rescue.
-		JobTimeout:  min(time.Minute, cfg.RescueAfter/2),
-		RetryPolicy: cfg.RetryPolicy,
-		Logger:      durable.QuietLogger(cfg.Logger),
-		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(
-			river.PeriodicInterval(cfg.ReconcileInterval),
-			func() (river.JobArgs, *river.InsertOpts) { return reconcileArgs{}, nil },
-			&river.PeriodicJobOpts{ID: "reconcile", RunOnStart: true},
-		)},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("river client: %w", err)
+	periodic := []*river.PeriodicJob{river.NewPeriodicJob(
+		river.PeriodicInterval(cfg.ReconcileInterval),
+		func() (river.JobArgs, *river.InsertOpts) { return reconcileArgs{}, nil },
+		&river.PeriodicJobOpts{ID: "reconcile", RunOnStart: true},
+	)}
+	if s.q, err = b.NewServiceQueue(durable.QueueConfig{
+		Workers: workers, Periodic: periodic, PollInterval: cfg.PollInterval, RescueAfter: cfg.RescueAfter,
+		ReplicaID: cfg.ReplicaID, RetryPolicy: cfg.RetryPolicy, Logger: cfg.Logger,
+	}); err != nil {
+		return nil, err
 	}
-	s.q = durable.NewWorker(b, q, cfg.ReplicaID, cfg.Logger)
 	if err := s.routes(); err != nil {
 		return nil, err
 	}
