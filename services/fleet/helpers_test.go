@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
@@ -15,7 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -431,9 +432,11 @@ func summarize(reqs []recorded, destination string, window time.Duration, limit 
 			routes[fmt.Sprintf("%s %s %d", q.Method, idInPath.ReplaceAllString(q.Path, "/{id}"), q.Status)]++
 		}
 	}
+	for org := range first {
+		r.budget[org] = budget{limit: limit, fullWindows: max(0, int(last[org].Sub(first[org])/window)-1)}
+	}
 	for _, q := range reqs {
 		b := r.budget[q.OrganizationID]
-		b.limit = limit
 		b.requests++
 		w := q.Time.Truncate(window)
 		switch {
@@ -442,17 +445,13 @@ func summarize(reqs []recorded, destination string, window time.Duration, limit 
 		case w.After(first[q.OrganizationID]) && w.Before(last[q.OrganizationID]):
 			b.admitted++
 		}
-		b.fullWindows = max(0, int(last[q.OrganizationID].Sub(first[q.OrganizationID])/window)-1)
 		r.budget[q.OrganizationID] = b
 	}
-	for route, k := range routes {
-		r.breakdown = append(r.breakdown, fmt.Sprintf("%s: %d", route, k))
+	for _, route := range slices.SortedFunc(maps.Keys(routes), func(a, b string) int { return routes[b] - routes[a] }) {
+		r.breakdown = append(r.breakdown, fmt.Sprintf("%s: %d", route, routes[route]))
 	}
-	sort.Slice(r.breakdown, func(i, j int) bool { return routes[routeOf(r.breakdown[i])] > routes[routeOf(r.breakdown[j])] })
 	return r
 }
-
-func routeOf(line string) string { return line[:strings.LastIndex(line, ":")] }
 
 // describe is what both services' databases say of an inquiry that is not
 // finished, for a failure message.

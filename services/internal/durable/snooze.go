@@ -1,6 +1,7 @@
 package durable
 
 import (
+	"context"
 	"errors"
 	"math/rand/v2"
 	"time"
@@ -36,4 +37,18 @@ func Snooze(err error) error {
 	}
 	wait, _ := connect.RetryAfter(err)
 	return river.JobSnooze(min(max(wait, time.Second), maxSnooze) + rand.N(time.Second))
+}
+
+// snoozing is a worker whose rate-limited runs are snoozed.
+type snoozing[T river.JobArgs] struct{ river.Worker[T] }
+
+func (w snoozing[T]) Work(ctx context.Context, job *river.Job[T]) error {
+	return Snooze(w.Worker.Work(ctx, job))
+}
+
+// AddWorker registers w with workers, as river.AddWorker does, with every
+// rate-limited run of it snoozed (see Snooze): one place for every job of
+// a service, instead of a wrapper in each.
+func AddWorker[T river.JobArgs](workers *river.Workers, w river.Worker[T]) {
+	river.AddWorker(workers, river.Worker[T](snoozing[T]{w}))
 }

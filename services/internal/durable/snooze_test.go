@@ -1,6 +1,7 @@
 package durable
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"testing"
@@ -42,4 +43,33 @@ func TestSnooze(t *testing.T) {
 	}
 	var snooze *river.JobSnoozeError
 	assert.False(t, errors.As(Snooze(&connect.Error{StatusCode: 503, RetryAfter: time.Second}), &snooze), "a 503 is a failure, not a snooze")
+}
+
+type limitedArgs struct{}
+
+func (limitedArgs) Kind() string { return "limited" }
+
+type limitedWorker struct {
+	river.WorkerDefaults[limitedArgs]
+	err error
+}
+
+func (w *limitedWorker) Work(context.Context, *river.Job[limitedArgs]) error { return w.err }
+
+func (w *limitedWorker) Timeout(*river.Job[limitedArgs]) time.Duration { return 7 * time.Second }
+
+// A worker registered through AddWorker has its rate-limited runs snoozed,
+// and keeps its own Timeout.
+func TestAddWorkerSnoozes(t *testing.T) {
+	workers := river.NewWorkers()
+	AddWorker(workers, &limitedWorker{}) // registers without complaint
+
+	limited := snoozing[limitedArgs]{&limitedWorker{err: &connect.Error{StatusCode: 429, RetryAfter: 5 * time.Second}}}
+	var snooze *river.JobSnoozeError
+	require.ErrorAs(t, limited.Work(context.Background(), &river.Job[limitedArgs]{}), &snooze)
+	assert.GreaterOrEqual(t, snooze.Duration, 5*time.Second)
+	assert.Equal(t, 7*time.Second, limited.Timeout(nil), "the worker's own Timeout")
+
+	failing := snoozing[limitedArgs]{&limitedWorker{err: errors.New("database down")}}
+	assert.EqualError(t, failing.Work(context.Background(), &river.Job[limitedArgs]{}), "database down")
 }

@@ -9,7 +9,6 @@ import (
 	"github.com/riverqueue/river"
 
 	connect "github.com/personaconnect/connect-go"
-	"github.com/personaconnect/connect-go/services/internal/durable"
 )
 
 // catchUpArgs is the periodic job that reads the Events API back to the
@@ -41,7 +40,7 @@ func (w *catchUpWorker) Timeout(*river.Job[catchUpArgs]) time.Duration {
 
 func (w *catchUpWorker) Work(ctx context.Context, _ *river.Job[catchUpArgs]) error {
 	_, err := w.s.catchUp(ctx)
-	return durable.Snooze(err)
+	return err
 }
 
 // catchUp reads inbound-created and inbound-redeemed events newer than the

@@ -80,7 +80,7 @@ func (w *redeemWorker) Timeout(*river.Job[redeemArgs]) time.Duration {
 // River's retries (with backoff), which repeat the same key unless the
 // attempt advanced.
 func (w *redeemWorker) Work(ctx context.Context, job *river.Job[redeemArgs]) error {
-	return durable.Snooze(w.s.redeem(ctx, job.Args.ShareTokenID))
+	return w.s.redeem(ctx, job.Args.ShareTokenID)
 }
 
 // redeem is one try at a token. It returns nil when the token needs nothing
@@ -185,16 +185,11 @@ type reconcileWorker struct {
 	s *Service
 }
 
-// Work runs work; a rate-limited run is snoozed (see durable.Snooze).
-func (w *reconcileWorker) Work(ctx context.Context, job *river.Job[reconcileArgs]) error {
-	return durable.Snooze(w.work(ctx, job))
-}
-
-// work looks at tokens unfinished for longer than ReconcileAfter: a received
+// Work looks at tokens unfinished for longer than ReconcileAfter: a received
 // one gets its redeem job again (a no-op while one is queued), a redeeming
 // one is read from Persona, in case its inbound-redeemed webhook was lost or
 // its redemption failed (Persona sends no webhook for that).
-func (w *reconcileWorker) work(ctx context.Context, _ *river.Job[reconcileArgs]) error {
+func (w *reconcileWorker) Work(ctx context.Context, _ *river.Job[reconcileArgs]) error {
 	s := w.s
 	return durable.Reconcile(ctx, s.dedupe, s.st.now(), s.cfg.ReconcileAfter, s.st.stale, s.reconcile)
 }

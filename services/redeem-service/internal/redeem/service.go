@@ -6,7 +6,6 @@ package redeem
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -148,28 +147,19 @@ func build(ctx context.Context, cfg Config, b *durable.Backend) (*Service, error
 	st := &store{b: b, now: time.Now}
 	s := &Service{cfg: cfg, b: b, st: st, dedupe: &durable.Deduper{B: b, Table: webhookEventsTable, Lease: cfg.WebhookLease, Now: st.now}, log: cfg.Logger, metrics: newMetrics(b)}
 
-	opts := []connect.ClientOption{
-		connect.WithUserAgent("redeem-service/" + connect.Version),
-		connect.WithHTTPClient(&http.Client{Transport: durable.CountingTransport{Next: cfg.Transport, Calls: s.metrics.apiCalls}}),
-		connect.WithMaxRateLimitWait(durable.MaxRateLimitWait), // a longer wait snoozes the job
-	}
-	if cfg.BaseURL != "" {
-		opts = append(opts, connect.WithBaseURL(cfg.BaseURL))
-	}
-	if cfg.RateLimiter != nil {
-		opts = append(opts, connect.WithRateLimiter(cfg.RateLimiter))
-		durable.RegisterLimiterErrors(s.metrics.reg, "redeem", cfg.RateLimiter)
-	}
-	client, err := connect.NewClient(cfg.APIKey, append(opts, cfg.ClientOptions...)...)
+	client, err := durable.NewClient(durable.ClientConfig{
+		Service: "redeem-service", Prefix: "redeem", APIKey: cfg.APIKey, BaseURL: cfg.BaseURL, Transport: cfg.Transport,
+		Calls: s.metrics.apiCalls, Registry: s.metrics.reg, RateLimiter: cfg.RateLimiter, Extra: cfg.ClientOptions,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("persona client: %w", err)
+		return nil, err
 	}
 	s.client = client
 
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &redeemWorker{s: s})
-	river.AddWorker(workers, &reconcileWorker{s: s})
-	river.AddWorker(workers, &catchUpWorker{s: s})
+	durable.AddWorker(workers, &redeemWorker{s: s})
+	durable.AddWorker(workers, &reconcileWorker{s: s})
+	durable.AddWorker(workers, &catchUpWorker{s: s})
 	periodic := []*river.PeriodicJob{river.NewPeriodicJob(
 		river.PeriodicInterval(cfg.ReconcileInterval),
 		func() (river.JobArgs, *river.InsertOpts) { return reconcileArgs{}, nil },

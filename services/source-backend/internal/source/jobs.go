@@ -100,7 +100,7 @@ func (w *shareWorker) Timeout(*river.Job[shareArgs]) time.Duration {
 }
 
 func (w *shareWorker) Work(ctx context.Context, job *river.Job[shareArgs]) error {
-	return durable.Snooze(w.s.share(ctx, job.Args.InquiryID))
+	return w.s.share(ctx, job.Args.InquiryID)
 }
 
 // share finds or creates the inquiry's live token under its current key,
@@ -268,14 +268,9 @@ type expireWorker struct {
 	s *Service
 }
 
-// Work runs work; a rate-limited run is snoozed (see durable.Snooze).
-func (w *expireWorker) Work(ctx context.Context, job *river.Job[expireArgs]) error {
-	return durable.Snooze(w.work(ctx, job))
-}
-
-// work expires the token. Persona refuses when the destination has started
+// Work expires the token. Persona refuses when the destination has started
 // redeeming it: then it did arrive, and the inquiry counts as handed over.
-func (w *expireWorker) work(ctx context.Context, job *river.Job[expireArgs]) error {
+func (w *expireWorker) Work(ctx context.Context, job *river.Job[expireArgs]) error {
 	s := w.s
 	row, found, err := s.st.get(ctx, job.Args.InquiryID)
 	if err != nil {
@@ -315,16 +310,11 @@ type reconcileWorker struct {
 	s *Service
 }
 
-// Work runs work; a rate-limited run is snoozed (see durable.Snooze).
-func (w *reconcileWorker) Work(ctx context.Context, job *river.Job[reconcileArgs]) error {
-	return durable.Snooze(w.work(ctx, job))
-}
-
-// work queues again the job of each inquiry left waiting longer than
+// Work queues again the job of each inquiry left waiting longer than
 // ReconcileAfter (a no-op while it exists; it matters when a replica died
 // between recording a state and queueing its job), and forgets old webhook
 // events.
-func (w *reconcileWorker) work(ctx context.Context, _ *river.Job[reconcileArgs]) error {
+func (w *reconcileWorker) Work(ctx context.Context, _ *river.Job[reconcileArgs]) error {
 	s := w.s
 	return durable.Reconcile(ctx, s.dedupe, s.st.now(), s.cfg.ReconcileAfter, s.st.stale, s.reconcile)
 }

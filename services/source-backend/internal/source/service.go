@@ -161,29 +161,20 @@ func build(ctx context.Context, cfg Config, b *durable.Backend) (*Service, error
 		dedupe: &durable.Deduper{B: b, Table: webhookEventsTable, Lease: cfg.WebhookLease, Now: st.now},
 	}
 	s.dest = &http.Client{Transport: durable.CountingTransport{Next: cfg.DestinationTransport, Calls: s.metrics.handOvers}}
-	opts := []connect.ClientOption{
-		connect.WithUserAgent("source-backend/" + connect.Version),
-		connect.WithHTTPClient(&http.Client{Transport: durable.CountingTransport{Next: cfg.Transport, Calls: s.metrics.apiCalls}}),
-		connect.WithMaxRateLimitWait(durable.MaxRateLimitWait), // a longer wait snoozes the job
-	}
-	if cfg.BaseURL != "" {
-		opts = append(opts, connect.WithBaseURL(cfg.BaseURL))
-	}
-	if cfg.RateLimiter != nil {
-		opts = append(opts, connect.WithRateLimiter(cfg.RateLimiter))
-		durable.RegisterLimiterErrors(s.metrics.reg, "source", cfg.RateLimiter)
-	}
-	client, err := connect.NewClient(cfg.APIKey, append(opts, cfg.ClientOptions...)...)
+	client, err := durable.NewClient(durable.ClientConfig{
+		Service: "source-backend", Prefix: "source", APIKey: cfg.APIKey, BaseURL: cfg.BaseURL, Transport: cfg.Transport,
+		Calls: s.metrics.apiCalls, Registry: s.metrics.reg, RateLimiter: cfg.RateLimiter, Extra: cfg.ClientOptions,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("persona client: %w", err)
+		return nil, err
 	}
 	s.client = client
 
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &shareWorker{s: s})
-	river.AddWorker(workers, &handOverWorker{s: s})
-	river.AddWorker(workers, &expireWorker{s: s})
-	river.AddWorker(workers, &reconcileWorker{s: s})
+	durable.AddWorker(workers, &shareWorker{s: s})
+	durable.AddWorker(workers, &handOverWorker{s: s})
+	durable.AddWorker(workers, &expireWorker{s: s})
+	durable.AddWorker(workers, &reconcileWorker{s: s})
 	periodic := []*river.PeriodicJob{river.NewPeriodicJob(
 		river.PeriodicInterval(cfg.ReconcileInterval),
 		func() (river.JobArgs, *river.InsertOpts) { return reconcileArgs{}, nil },
